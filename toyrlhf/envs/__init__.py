@@ -17,4 +17,9 @@ __all__ = [
     "TabularGymEnv",
     "make_gridworld",
     "open_map",
-    "baird_counterexample", "lane", "reset_cliff", "standard_imitation", "trap"]
+    "baird_counterexample",
+    "lane",
+    "reset_cliff",
+    "standard_imitation",
+    "trap",
+]
