@@ -360,6 +360,7 @@ def make_gridworld(
     A = len(ACTIONS)
     next_states = np.broadcast_to(moves[:, None, :], (S, A, A)).copy()  # [S, a, b]
     next_probs = np.broadcast_to(slip / A + (1.0 - slip) * np.eye(A), (S, A, A)).copy()
+    next_probs[terminal] = np.eye(A)[0]  # stay put with probability exactly one
     arrival_reward = np.where(kind == GOAL, goal_reward, np.where(kind == LAVA, lava_reward, 0.0))
     R = np.sum(next_probs * arrival_reward[next_states], axis=-1) - step_cost
     R[terminal] = 0.0
