@@ -1,0 +1,186 @@
+"""The functional environment API every JAX learner in toyrlhf runs on.
+
+An environment is a frozen dataclass that holds only what fixes array shapes
+(hashable, so it can be a static argument of ``jax.jit``). Everything else,
+the dynamics' numbers included, is a pytree of ``params`` that may be traced,
+stacked and vmapped. Randomness comes in through explicit keys and is never
+stored in the state (as in gymnax):
+
+    obs, state = env.reset(key, params)
+    step = env.step(key, state, action, params)   # a Step: obs, state, reward, terminated, truncated
+
+**terminated vs truncated.** ``terminated`` means the episode reached a terminal
+state: the future return is zero, so a value target must not bootstrap.
+``truncated`` means a time limit cut the episode: the future was not zero, so a
+value target bootstraps from ``V(step.obs)``. Both end the episode.
+
+**No silent auto-reset.** ``step`` never resets: ``step.obs`` is always the true
+observation after the action, even at the end of an episode (the "final
+observation" that bootstrapping and learned rewards need). Starting the next
+episode is a separate, explicit call, :func:`reset_if_done`, which returns the
+observation to act from next. Rollouts (:mod:`toyrlhf.rollout`) store
+``step.obs`` as ``next_obs`` and act from what :func:`reset_if_done` returns.
+
+Batching is ``jax.vmap``: ``jax.vmap(env.step, in_axes=(0, 0, 0, None))`` steps
+``N`` copies that share params; ``in_axes=(0, 0, 0, 0)`` steps ``N`` different MDPs.
+
+Every :class:`~toyrlhf.tabular.TabularMDP` runs through :class:`TabularEnv`:
+the literature MDPs, gridworlds and converted Gymnasium toy-text environments.
+Its observation is a row of a table ``observations[S, D]`` chosen per
+environment: one-hot states (:func:`one_hot_observations`), coordinates
+(:func:`coordinate_observations`) or any features array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toyrlhf.tabular import TabularMDP
+
+
+class Step(NamedTuple):
+    """What one environment step returns (shapes for a single environment; vmap adds a leading ``[N]``)."""
+
+    obs: jax.Array
+    """``[*obs_shape]`` float32: the observation after the action (the final one if the episode ended)."""
+    state: Any
+    """The environment state after the action (a pytree; the terminal state if the episode ended)."""
+    reward: jax.Array
+    """``[]`` float32: the reward for this transition."""
+    terminated: jax.Array
+    """``[]`` bool: a terminal state was reached; no future reward, do not bootstrap."""
+    truncated: jax.Array
+    """``[]`` bool: the time limit cut the episode (never together with ``terminated``); bootstrap."""
+
+
+class Environment(Protocol):
+    """What a learner needs from an environment (a hashable, frozen dataclass in practice)."""
+
+    n_actions: int
+    observation_shape: tuple[int, ...]
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        """``(obs, state)`` of a fresh episode."""
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> Step:
+        """One transition from ``state`` under ``action``; never resets."""
+
+
+def reset_if_done(env: Environment, key: jax.Array, step: Step, params: Any) -> tuple[jax.Array, Any]:
+    """Explicit auto-reset: the ``(obs, state)`` to act from after ``step``.
+
+    If the episode ended (``terminated | truncated``) this is a fresh
+    ``env.reset(key, params)``; otherwise it is ``(step.obs, step.state)``. The
+    reset is computed either way and selected with ``jnp.where`` (branch-free, so
+    it vmaps); ``step`` itself keeps the final observation.
+    """
+    done = step.terminated | step.truncated
+    fresh = env.reset(key, params)
+    return jax.tree.map(lambda new, old: jnp.where(done, new, old), fresh, (step.obs, step.state))
+
+
+# ------------------------------------------------------------------------------------------
+# Tabular MDPs
+# ------------------------------------------------------------------------------------------
+
+
+class TabularState(NamedTuple):
+    """State of a :class:`TabularEnv` episode."""
+
+    s: jax.Array
+    """``[]`` int32: the MDP state index."""
+    t: jax.Array
+    """``[]`` int32: decisions taken so far in this episode."""
+
+
+class TabularParams(NamedTuple):
+    """Traceable parameters of a :class:`TabularEnv`: the MDP and its observation table."""
+
+    mdp: TabularMDP
+    """The exact MDP (its ``horizon`` is static and must equal the env's)."""
+    observations: jax.Array
+    """``[S, D]`` float32: row ``s`` is what the agent sees in state ``s``."""
+
+
+@dataclass(frozen=True)
+class TabularEnv:
+    """A :class:`~toyrlhf.tabular.TabularMDP` as a functional environment.
+
+    ``reset`` draws ``s_0 ~ init``; ``step`` draws ``s' ~ P[s, a]``, pays the
+    expected reward ``R[s, a]`` and reports ``terminated = terminal[s']`` and
+    ``truncated`` when ``horizon`` decisions have been taken without terminating.
+    The undiscounted episode return therefore has expectation exactly
+    ``toyrlhf.tabular.evaluate(mdp, π)`` (with ``mdp.discount = 1``).
+    Build one with :func:`tabular_env`.
+    """
+
+    n_states: int
+    n_actions: int
+    observation_shape: tuple[int, ...]
+    horizon: int
+
+    def reset(self, key: jax.Array, params: TabularParams) -> tuple[jax.Array, TabularState]:
+        s = jax.random.categorical(key, jnp.log(params.mdp.init)).astype(jnp.int32)
+        return params.observations[s], TabularState(s, jnp.zeros((), jnp.int32))
+
+    def step(self, key: jax.Array, state: TabularState, action: jax.Array, params: TabularParams) -> Step:
+        mdp = params.mdp
+        k = jax.random.categorical(key, jnp.log(mdp.next_probs[state.s, action]))
+        s_next = mdp.next_states[state.s, action, k]
+        t_next = state.t + 1
+        terminated = mdp.terminal[s_next]
+        truncated = (t_next >= self.horizon) & ~terminated
+        reward = mdp.R[state.s, action].astype(jnp.float32)
+        return Step(params.observations[s_next], TabularState(s_next, t_next), reward, terminated, truncated)
+
+
+def one_hot_observations(n_states: int) -> np.ndarray:
+    """``[S, S]`` float32 identity: the agent sees which state it is in (tabular learning)."""
+    return np.eye(n_states, dtype=np.float32)
+
+
+def coordinate_observations(coords, scale: bool = True) -> np.ndarray:
+    """``[S, 2]`` float32 from integer ``coords[S, 2]`` (row, col), scaled to ``[0, 1]`` per axis if ``scale``.
+
+    States share information through their coordinates, so a small MLP generalises across the grid.
+    """
+    coords = np.asarray(coords, dtype=np.float32)
+    if coords.ndim != 2:
+        raise ValueError(f"coords must have shape [S, D], got {coords.shape}")
+    if scale:
+        low, high = coords.min(0), coords.max(0)
+        coords = (coords - low) / np.where(high > low, high - low, 1.0)
+    return coords
+
+
+def tabular_env(mdp: TabularMDP, observations="one_hot") -> tuple[TabularEnv, TabularParams]:
+    """Wrap ``mdp`` as ``(env, params)``; ``observations`` is ``"one_hot"`` or a ``[S, D]`` features array.
+
+    For coordinates pass ``coordinate_observations(grid.coords)``.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    S = mdp.n_states
+    if isinstance(observations, str):
+        if observations != "one_hot":
+            raise ValueError(f"observations must be 'one_hot' or a [S, D] array, got {observations!r}")
+        observations = one_hot_observations(S)
+    observations = jnp.asarray(observations, dtype=jnp.float32)
+    if observations.ndim < 2 or observations.shape[0] != S:
+        raise ValueError(f"observations must have shape [S={S}, ...], got {observations.shape}")
+    env = TabularEnv(S, mdp.n_actions, tuple(observations.shape[1:]), mdp.horizon)
+    return env, TabularParams(mdp, observations)
+
+
+def gridworld_env(grid, observation: str = "one_hot") -> tuple[TabularEnv, TabularParams]:
+    """A gridworld (from :mod:`toyrlhf.envs.gridworld`) with ``"one_hot"`` or ``"coords"`` observations."""
+    if observation == "coords":
+        return tabular_env(grid.mdp, coordinate_observations(grid.coords))
+    if observation == "one_hot":
+        return tabular_env(grid.mdp)
+    raise ValueError(f"observation must be 'one_hot' or 'coords', got {observation!r}")
