@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from toyrlhf.envs.functional import Step
 from toyrlhf.tabular import TabularMDP
 
 EOS = 0
@@ -422,3 +423,104 @@ def response_kl(p_probs: jax.Array, q_log_probs: jax.Array, prompt_weights=None)
     if prompt_weights is None:
         return jnp.mean(per_prompt)
     return jnp.sum(prompt_weights * per_prompt)
+
+
+# ------------------------------------------------------------------------------------------
+# The functional environment (any V and T: nothing is enumerated)
+# ------------------------------------------------------------------------------------------
+
+
+class TokenState(NamedTuple):
+    """State of a :class:`TokenEnv` episode."""
+
+    prompt: jax.Array
+    """``[]`` int32: the prompt ``x``."""
+    tokens: jax.Array
+    """``[T]`` int32: the response so far, EOS-padded (0-padded without EOS)."""
+    t: jax.Array
+    """``[]`` int32: tokens chosen so far."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenEnv:
+    """A :class:`TokenTask` as a functional environment (:mod:`toyrlhf.envs.functional`).
+
+    ``params`` is the gold reward (a pytree). The observation (float32) is the
+    concatenation of one-hot(prompt) ``[P]``, the one-hot tokens of the response
+    so far ``[T·V]`` (zeros at positions not yet written) and one-hot(t) ``[T+1]``,
+    so it identifies the prefix exactly: a linear policy on it is autoregressive
+    with position-specific weights, a ``Table`` on the enumerated tree is fully
+    tabular. The gold reward is paid on the step that ends the response
+    (``terminated``); ``truncated`` is never set (every response ends by ``T``).
+    With the same policy the expected return equals
+    :func:`toyrlhf.tabular.evaluate` on :func:`enumerate_tokens`' MDP.
+    """
+
+    task: TokenTask
+
+    @property
+    def n_actions(self) -> int:
+        return self.task.vocab_size
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        P, T, V = self.task.n_prompts, self.task.length, self.task.vocab_size
+        return (P + T * V + T + 1,)
+
+    def observe(self, state: TokenState) -> jax.Array:
+        """The observation of ``state`` (see the class docstring)."""
+        P, T, V = self.task.n_prompts, self.task.length, self.task.vocab_size
+        written = (jnp.arange(T) < state.t)[:, None]
+        tokens = jnp.where(written, jax.nn.one_hot(state.tokens, V, dtype=jnp.float32), 0.0)
+        return jnp.concatenate(
+            [
+                jax.nn.one_hot(state.prompt, P, dtype=jnp.float32),
+                tokens.reshape(T * V),
+                jax.nn.one_hot(state.t, T + 1, dtype=jnp.float32),
+            ]
+        )
+
+    def reset(self, key: jax.Array, params) -> tuple[jax.Array, TokenState]:
+        del params
+        prompt = jax.random.randint(key, (), 0, self.task.n_prompts, dtype=jnp.int32)
+        state = TokenState(prompt, jnp.zeros(self.task.length, jnp.int32), jnp.zeros((), jnp.int32))
+        return self.observe(state), state
+
+    def step(self, key: jax.Array, state: TokenState, action: jax.Array, params) -> Step:
+        del key  # deterministic: appending a token is known and free
+        action = jnp.asarray(action, jnp.int32)
+        tokens = state.tokens.at[state.t].set(action)
+        t_next = state.t + 1
+        ended = t_next >= self.task.length
+        if self.task.eos:
+            ended = ended | (action == EOS)
+        reward = jnp.where(ended, params(state.prompt, tokens, self.task.eos), 0.0).astype(jnp.float32)
+        next_state = TokenState(state.prompt, tokens, t_next)
+        return Step(self.observe(next_state), next_state, reward, ended, jnp.zeros((), bool))
+
+    def decode(self, obs: jax.Array) -> TokenState:
+        """Invert :meth:`observe` (vmappable): ``(prompt, tokens, t)`` from an observation ``[D]``.
+
+        Lets a learned reward ``reward_fn(obs, action, next_obs, ψ)`` score the response in ``next_obs``.
+        """
+        P, T, V = self.task.n_prompts, self.task.length, self.task.vocab_size
+        prompt = jnp.argmax(obs[:P]).astype(jnp.int32)
+        onehots = obs[P : P + T * V].reshape(T, V)
+        tokens = jnp.where(onehots.sum(-1) > 0, jnp.argmax(onehots, -1), 0).astype(jnp.int32)
+        t = jnp.argmax(obs[P + T * V :]).astype(jnp.int32)
+        return TokenState(prompt, tokens, t)
+
+
+def tree_observations(env: TokenEnv, tree: TokenTree) -> jax.Array:
+    """``[S, D]``: :class:`TokenEnv`'s observation of every state of the enumerated tree.
+
+    The terminal state gets an all-zero row. With these rows as the observation
+    table of :func:`toyrlhf.envs.functional.tabular_env`, a network trained on
+    :class:`TokenEnv` can be evaluated exactly on the tree (and vice versa).
+    """
+    P = tree.n_prompts
+    prompts = jnp.repeat(jnp.arange(P, dtype=jnp.int32), tree.n_prefixes)
+    tokens = jnp.tile(tree.prefix_tokens, (P, 1))
+    depth = jnp.tile(tree.prefix_depth, P)
+    obs = jax.vmap(env.observe)(TokenState(prompts, tokens, depth))
+    return jnp.concatenate([obs, jnp.zeros((1, obs.shape[1]), jnp.float32)])
