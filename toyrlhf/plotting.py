@@ -184,8 +184,8 @@ def draw_grid(ax, grid: GridWorld):
 
 def _heatmap(ax, grid: GridWorld, values, cmap, colorbar, label, annotate, fmt, mask, **imshow_kwargs):
     """Cell colours underneath, the heatmap on top; NaN (walls, masked states) shows the cell colour."""
-    cmap = mpl.colormaps[cmap].copy() if isinstance(cmap, str) else cmap.copy()
-    cmap.set_bad((0.0, 0.0, 0.0, 0.0))
+    cmap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+    cmap = cmap.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     shown = np.where(mask, np.nan, values)
     ax.imshow(_cell_image(grid), interpolation="nearest")
     image = ax.imshow(grid.to_grid(shown), cmap=cmap, interpolation="nearest", **imshow_kwargs)
