@@ -54,9 +54,7 @@ def importance_ratios(behavior, target) -> jax.Array:
     """
     behavior, target = jnp.asarray(behavior), jnp.asarray(target)
     if behavior.shape != target.shape or behavior.ndim != 2:
-        raise ValueError(
-            f"behavior and target must both be [S, A] policies, got {behavior.shape} and {target.shape}"
-        )
+        raise ValueError(f"behavior and target must both be [S, A] policies, got {behavior.shape} and {target.shape}")
     if not isinstance(behavior, jax.core.Tracer) and not isinstance(target, jax.core.Tracer):
         uncovered = np.asarray((behavior == 0) & (target > 0))
         if uncovered.any():
