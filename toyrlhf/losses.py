@@ -24,23 +24,33 @@ def _check_same_shape(**arrays) -> None:
 
 
 def categorical_log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
-    """``log π(a|s) = logits_a − logsumexp(logits)``: ``logits [..., A]``, ``action [...]`` int → ``[...]``."""
+    """``log π(a|s) = logits_a − logsumexp(logits)``: ``logits [..., A]``, ``action [...]`` int → ``[...]``.
+
+    The batch shapes of ``logits`` and ``action`` broadcast (one state's logits, many actions).
+    """
     log_pi = jax.nn.log_softmax(logits, axis=-1)
+    shape = jnp.broadcast_shapes(log_pi.shape[:-1], jnp.shape(action))
+    log_pi, action = jnp.broadcast_to(log_pi, (*shape, log_pi.shape[-1])), jnp.broadcast_to(action, shape)
     return jnp.take_along_axis(log_pi, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 def categorical_entropy(logits: jax.Array) -> jax.Array:
-    """``H(π(·|s)) = −Σ_a π(a|s) log π(a|s)``: ``logits [..., A]`` → ``[...]`` (nats)."""
+    """``H(π(·|s)) = −Σ_a π(a|s) log π(a|s)``: ``logits [..., A]`` → ``[...]`` (nats; ``0 log 0 = 0``)."""
     log_pi = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
+    pi = jnp.exp(log_pi)
+    return -jnp.sum(jnp.where(pi > 0, pi * log_pi, 0.0), axis=-1)
 
 
 def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
-    """Exact per-state ``KL(p(·|s) ‖ q(·|s)) = Σ_a p(a|s) (log p(a|s) − log q(a|s))``: ``[..., A]`` → ``[...]``."""
+    """Exact per-state ``KL(p(·|s) ‖ q(·|s)) = Σ_a p(a|s) (log p(a|s) − log q(a|s))``: ``[..., A]`` → ``[...]``.
+
+    Actions with ``p(a|s) = 0`` contribute 0; the KL is infinite where ``q(a|s) = 0 < p(a|s)``.
+    """
     _check_same_shape(logits_p=logits_p, logits_q=logits_q)
     log_p = jax.nn.log_softmax(logits_p, axis=-1)
     log_q = jax.nn.log_softmax(logits_q, axis=-1)
-    return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+    p = jnp.exp(log_p)
+    return jnp.sum(jnp.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
 
 
 def kl_penalty_per_step(log_prob: jax.Array, ref_log_prob: jax.Array) -> jax.Array:

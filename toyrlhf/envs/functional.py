@@ -55,7 +55,8 @@ class Step(NamedTuple):
     terminated: jax.Array
     """``[]`` bool: a terminal state was reached; no future reward, do not bootstrap."""
     truncated: jax.Array
-    """``[]`` bool: the time limit cut the episode (never together with ``terminated``); bootstrap."""
+    """``[]`` bool: the time limit cut the episode; bootstrap from ``obs``. If ``terminated`` is also
+    set (Gymnasium's ``TimeLimit`` reports both when the last step terminates), ``terminated`` wins."""
 
 
 class Environment(Protocol):
