@@ -172,3 +172,15 @@ def test_maxent_irl_avoids_the_cliff_in_undemonstrated_states():
     gap_irl = j_expert - float(tabular.evaluate(mdp, out.policy))
     assert gap_bc > 1.0
     assert gap_irl < 0.1 * gap_bc, (gap_irl, gap_bc)
+
+
+def test_maxent_irl_with_a_shorter_traced_horizon_equals_the_short_problem():
+    """One compiled run at horizon 8 serves horizon 5: same θ as building the horizon-5 MDP."""
+    mdp = toy_mdps.reset_cliff(horizon=8, n_good=4)
+    demos = demo_lib.sample_demonstrations(jax.random.key(2), mdp, demo_lib.tabular_expert(mdp), 4)
+    config = maxent_irl.MaxEntIRLConfig(n_steps=50)
+    long = jax.jit(maxent_irl.make_train(config, mdp))(demos, 5)
+    short = jax.jit(maxent_irl.make_train(config, mdp.with_horizon(5)))(demos.truncate(5))
+    np.testing.assert_allclose(long.theta, short.theta, atol=1e-9)
+    np.testing.assert_allclose(long.policy[:5], short.policy, atol=1e-12)
+    np.testing.assert_allclose(long.losses, short.losses, atol=1e-9)

@@ -84,7 +84,7 @@ class MaxEntIRLResult(NamedTuple):
     reward: jax.Array
     """``[S, A]``: the recovered reward ``φ · θ``."""
     policy: jax.Array
-    """``[T, S, A]``: hard optimal policy of the recovered reward (what is evaluated)."""
+    """``[T, S, A]``: hard optimal policy of the recovered reward (what is evaluated); first ``horizon`` steps."""
     soft_policy: jax.Array
     """``[T, S, A]``: the fitted soft-optimal policy ``π_θ``."""
     losses: jax.Array
@@ -123,19 +123,36 @@ def negative_log_likelihood(
     return -jnp.sum(jnp.where(demos.valid, picked, 0.0)) / demos.n_episodes
 
 
-def dual_loss(theta: jax.Array, mdp: tabular.TabularMDP, features: jax.Array, mu_demo: jax.Array, temperature):
-    """``L(θ) = (1/τ)(init · V_θ,0 - μ_D · r_θ)`` (see the module docstring); a scalar."""
+def shorter_horizon(x: jax.Array, horizon) -> jax.Array:
+    """Re-index a ``[T, ...]`` backward-induction output for a shorter (possibly traced) ``horizon <= T``.
+
+    Backward induction from ``V_T = 0`` computes, at index ``i``, the quantity with
+    ``T - i`` steps to go; a problem with ``horizon`` steps uses indices
+    ``T - horizon, ..., T - 1``. Returns ``y`` with ``y[t] = x[t + T - horizon]`` for
+    ``t < horizon`` (entries ``t >= horizon`` are padding). This is how one
+    compiled MaxEnt IRL serves every horizon of a sweep.
+    """
+    T = x.shape[0]
+    return x[jnp.clip(jnp.arange(T) + T - horizon, 0, T - 1)]
+
+
+def dual_loss(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
+    """``L(θ) = (1/τ)(init · V_θ,0 - μ_D · r_θ)`` (see the module docstring); a scalar.
+
+    ``horizon`` (default ``mdp.horizon``) may be shorter than the MDP's and traced.
+    """
+    horizon = mdp.horizon if horizon is None else horizon
     reward = features @ theta
     soft = tabular.solve(with_reward(mdp, reward), temperature)
-    return (mdp.init @ soft.V[0] - jnp.sum(mu_demo * reward)) / temperature
+    return (mdp.init @ soft.V[mdp.horizon - horizon] - jnp.sum(mu_demo * reward)) / temperature
 
 
-def occupancy_gradient(
-    theta: jax.Array, mdp: tabular.TabularMDP, features: jax.Array, mu_demo: jax.Array, temperature
-) -> jax.Array:
-    """``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with ``μ_θ = Σ_t ρ^θ_t`` exact (see the module docstring)."""
+def occupancy_gradient(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
+    """``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with ``μ_θ = Σ_{t < horizon} ρ^θ_t`` exact (see the module docstring)."""
+    horizon = mdp.horizon if horizon is None else horizon
     soft = tabular.solve(with_reward(mdp, features @ theta), temperature)
-    mu_model = tabular.occupancy(mdp, soft.policy).sum(0)  # [S, A]
+    rho = tabular.occupancy(mdp, shorter_horizon(soft.policy, horizon))  # [T, S, A]
+    mu_model = jnp.sum(jnp.where((jnp.arange(mdp.horizon) < horizon)[:, None, None], rho, 0.0), axis=0)
     return jnp.einsum("saf,sa->f", features, mu_model - mu_demo) / temperature
 
 
@@ -154,15 +171,20 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
     optimizer = optax.adam(config.learning_rate)
     tau = config.temperature
 
-    def train(demos: Demonstrations) -> MaxEntIRLResult:
+    def train(demos: Demonstrations, horizon=None) -> MaxEntIRLResult:
+        """Fit on ``demos`` (``mdp.horizon`` steps); with ``horizon`` (traced int ``<= mdp.horizon``)
+        only their first ``horizon`` steps are used and the problem is the horizon-``horizon`` one;
+        the returned policies are then valid for their first ``horizon`` steps."""
         if demos.horizon != mdp.horizon:
             raise ValueError(f"demos have {demos.horizon} steps, the MDP's horizon is {mdp.horizon}")
-        mu_demo = empirical_occupancy(demos, S, A)
+        horizon = mdp.horizon if horizon is None else horizon
+        used = demos.valid & (jnp.arange(mdp.horizon) < horizon)
+        mu_demo = empirical_occupancy(demos._replace(valid=used), S, A)
 
         def step(carry, _):
             theta, opt_state = carry
-            loss = dual_loss(theta, mdp, features, mu_demo, tau) + 0.5 * config.l2 * theta @ theta
-            grad = occupancy_gradient(theta, mdp, features, mu_demo, tau) + config.l2 * theta
+            loss = dual_loss(theta, mdp, features, mu_demo, tau, horizon) + 0.5 * config.l2 * theta @ theta
+            grad = occupancy_gradient(theta, mdp, features, mu_demo, tau, horizon) + config.l2 * theta
             updates, opt_state = optimizer.update(grad, opt_state)
             return (optax.apply_updates(theta, updates), opt_state), loss
 
@@ -170,9 +192,9 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
         (theta, _), losses = jax.lax.scan(step, (theta0, optimizer.init(theta0)), length=config.n_steps)
         reward = features @ theta
         model = with_reward(mdp, reward)
-        resources = Resources(expert_labels=jnp.sum(demos.valid), env_steps=0, known_dynamics=True)
-        return MaxEntIRLResult(
-            theta, reward, tabular.solve(model).policy, tabular.solve(model, tau).policy, losses, resources
-        )
+        hard = shorter_horizon(tabular.solve(model).policy, horizon)
+        soft = shorter_horizon(tabular.solve(model, tau).policy, horizon)
+        resources = Resources(expert_labels=jnp.sum(used), env_steps=0, known_dynamics=True)
+        return MaxEntIRLResult(theta, reward, hard, soft, losses, resources)
 
     return train
