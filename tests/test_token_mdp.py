@@ -130,3 +130,18 @@ def test_functional_env_matches_exact_tree():
     decoded = jax.vmap(env.decode)(obs_table[:-1])
     np.testing.assert_array_equal(decoded.tokens, np.tile(np.asarray(tree.prefix_tokens), (2, 1)))
     np.testing.assert_array_equal(decoded.t, np.tile(np.asarray(tree.prefix_depth), 2))
+
+
+def test_path_state_indices_match_enumerated_paths():
+    for task in (tm.TokenTask(vocab_size=4, length=3, n_prompts=2), tm.TokenTask(3, 3, 2, eos=False)):
+        tree = tm.enumerate_tokens(task, tm.TargetPattern(jnp.zeros((2, 3), jnp.int32)))
+        for x in range(2):
+            got = jax.vmap(lambda y, x=x, task=task: tm.path_state_indices(task, x, y))(tree.responses)
+            want = tree.global_state(x, tree.path_states)
+            np.testing.assert_array_equal(np.where(tree.path_mask, got, -1), np.where(tree.path_mask, want, -1))
+
+
+def test_step_mask_matches_enumerated_paths():
+    task = tm.TokenTask(vocab_size=4, length=3)
+    tree = tm.enumerate_tokens(task, tm.TargetPattern(jnp.zeros((1, 3), jnp.int32)))
+    np.testing.assert_array_equal(tm.step_mask(task, tree.responses), tree.path_mask)

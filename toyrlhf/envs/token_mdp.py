@@ -524,3 +524,32 @@ def tree_observations(env: TokenEnv, tree: TokenTree) -> jax.Array:
     depth = jnp.tile(tree.prefix_depth, P)
     obs = jax.vmap(env.observe)(TokenState(prompts, tokens, depth))
     return jnp.concatenate([obs, jnp.zeros((1, obs.shape[1]), jnp.float32)])
+
+
+def path_state_indices(task: TokenTask, prompt: jax.Array, tokens: jax.Array) -> jax.Array:
+    """``[T]``: the state of :func:`enumerate_tokens`' MDP before each token of ``tokens [T]`` (vmappable).
+
+    Computed arithmetically from the tokens (prefixes are numbered by depth, then in
+    base ``C`` over the content tokens; prompt ``x`` owns states ``x·S_p .. (x+1)·S_p - 1``),
+    so a tabular policy ``[S, A]`` on the tree, e.g. a PPO ``Table`` actor on one-hot
+    observations of ``tree.mdp``, can score any response given as tokens. Entries
+    after the response's last step point at unrelated states: mask them.
+    """
+    T, C = task.length, len(task.content_tokens)
+    digits = (tokens - 1) if task.eos else tokens
+    offsets = jnp.asarray([sum(C**k for k in range(t)) for t in range(T)], dtype=jnp.int32)
+    n_prefixes = sum(C**k for k in range(T))
+    position = jnp.arange(T)
+
+    def prefix_number(t):
+        powers = jnp.where(position < t, C ** jnp.clip(t - 1 - position, 0, None), 0)
+        return jnp.sum(jnp.where(position < t, digits, 0) * powers)
+
+    local = offsets + jax.vmap(prefix_number)(position)
+    return (prompt * n_prefixes + local).astype(jnp.int32)
+
+
+def step_mask(task: TokenTask, tokens: jax.Array) -> jax.Array:
+    """``[..., T]`` bool: the steps a response takes (its tokens, plus the EOS step if it ends early)."""
+    length = response_length(tokens, task.eos)
+    return jnp.arange(task.length) <= jnp.minimum(length, task.length - 1)[..., None]
