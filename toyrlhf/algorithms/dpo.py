@@ -1,0 +1,155 @@
+"""Direct Preference Optimization (Rafailov et al. 2023): the offline alternative to RLHF's RL step.
+
+(Named in full on purpose: "DPO" also means other things in RL.)
+
+RLHF fits a reward model ``r`` to preferences and then maximises
+``E[r] − β KL(π ‖ π_ref)``, whose optimum is ``π_β ∝ π_ref exp(r/β)``
+(:mod:`toyrlhf.algorithms.tilted`). Inverting that relation,
+``r(x, y) = β log π(y|x)/π_ref(y|x) + β log Z(x)``: every policy *implies* a
+reward, and the partition function cancels in a Bradley–Terry comparison. Direct
+Preference Optimization fits the policy directly with the Bradley–Terry loss on
+the implied reward:
+
+    L_DPO(θ) = −E_{(x, y¹, y², z)} [ z log σ(h_θ) + (1 − z) log σ(−h_θ) ],
+    h_θ = β [ log π_θ(y¹|x)/π_ref(y¹|x) − log π_θ(y²|x)/π_ref(y²|x) ],
+
+i.e. :func:`toyrlhf.algorithms.preferences.bradley_terry_loss` applied to
+``β log π_θ/π_ref`` (the same function, not a copy). With labels from a
+Bradley–Terry labeller on a reward ``g`` (temperature τ, no random answers) and
+pairs covering the reference's support, the population minimiser implies
+``β log π/π_ref = g/τ + const(x)``: exactly the KL-tilted optimum with reward
+``g/τ`` (tested on an enumerable space). DPO uses no reward model, no rollouts
+and no environment steps: only the preference pairs and the reference policy.
+
+Pseudocode::
+
+    ref_logp ← log π_ref(y¹|x), log π_ref(y²|x) for every pair      (once, frozen)
+    θ ← θ_ref
+    repeat n_steps:  θ ← Adam(θ, ∇_θ L_DPO(θ))                       (full batch)
+
+Policies. ``log_prob_fn(params, prompt [M], tokens [M, T]) -> [M]`` scores
+responses; :func:`tree_log_prob_fn` gives the tabular policy on an enumerated
+token tree (logits ``[S, A]``, the same parameters as a PPO ``Table`` actor on
+one-hot observations of the tree), :func:`network_log_prob_fn` any
+:mod:`toyrlhf.nets` network on :class:`~toyrlhf.envs.token_mdp.TokenEnv`
+observations (any vocabulary size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from toyrlhf.algorithms.preferences import bradley_terry_loss
+from toyrlhf.envs.token_mdp import TokenEnv, TokenState, TokenTask, path_state_indices, step_mask
+
+LogProbFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class DPOConfig:
+    """Settings of Direct Preference Optimization."""
+
+    beta: float = 0.1
+    """``β``: the KL coefficient of the RLHF objective whose optimum DPO targets."""
+    n_steps: int = 1000
+    """Full-batch Adam steps."""
+    learning_rate: float = 0.05
+    """Adam step size."""
+
+    def __post_init__(self):
+        if not self.beta > 0:
+            raise ValueError(f"beta must be positive, got {self.beta}")
+        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {self.n_steps!r}")
+
+
+def dpo_loss(
+    log_prob_first: jax.Array,
+    log_prob_second: jax.Array,
+    ref_log_prob_first: jax.Array,
+    ref_log_prob_second: jax.Array,
+    prefer_first: jax.Array,
+    beta,
+    weights: jax.Array | None = None,
+) -> jax.Array:
+    """``L_DPO`` (see the module docstring) from sequence log-probabilities ``[M]``; a scalar to minimise.
+
+    ``prefer_first ∈ [0, 1]`` (1: the first response was preferred). Sign: minimising
+    raises ``log π(y_preferred)`` relative to the reference.
+    """
+    implied_first = beta * (log_prob_first - ref_log_prob_first)
+    implied_second = beta * (log_prob_second - ref_log_prob_second)
+    return bradley_terry_loss(implied_first, implied_second, prefer_first, weights)
+
+
+def tree_log_prob_fn(task: TokenTask) -> LogProbFn:
+    """``log π(y|x)`` of a tabular tree policy with logits ``[S, A]`` (states of :func:`enumerate_tokens`)."""
+
+    def log_prob(logits, prompt, tokens):
+        states = jax.vmap(lambda x, y: path_state_indices(task, x, y))(prompt, tokens)  # [M, T]
+        log_pi = jax.nn.log_softmax(logits, axis=-1)[states, tokens]
+        return jnp.sum(jnp.where(step_mask(task, tokens), log_pi, 0.0), axis=-1)
+
+    return log_prob
+
+
+def network_log_prob_fn(env: TokenEnv, network) -> LogProbFn:
+    """``log π(y|x)`` of a :mod:`toyrlhf.nets` network acting on :class:`TokenEnv` observations."""
+    task = env.task
+
+    def log_prob(params, prompt, tokens):
+        T = task.length
+
+        def one(x, y):
+            prefixes = jnp.where(jnp.arange(T)[None, :] < jnp.arange(T)[:, None], y[None, :], 0)
+            obs = jax.vmap(lambda p, t: env.observe(TokenState(x, p, t)))(prefixes, jnp.arange(T))
+            log_pi = jax.nn.log_softmax(network.apply(params, obs), axis=-1)
+            return jnp.take_along_axis(log_pi, y[:, None], axis=-1)[:, 0]
+
+        steps = jax.vmap(one)(prompt, tokens)
+        return jnp.sum(jnp.where(step_mask(task, tokens), steps, 0.0), axis=-1)
+
+    return log_prob
+
+
+def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
+    """``train(ref_params, prompt, first, second, prefer_first, weights=None) -> (params, losses [n_steps])``.
+
+    ``prompt [M]``, ``first`` and ``second`` ``[M, T]`` token responses, ``prefer_first [M]``;
+    ``weights [M]`` masks or weights pairs (a fixed-size array can then hold any label budget).
+    Starts from the reference (the SFT policy) and is deterministic (full batch), so
+    it takes no key. Pure and jit-able; vmap over data for seeds.
+    """
+    tx = optax.adam(config.learning_rate)
+
+    def train(ref_params, prompt, first, second, prefer_first, weights=None):
+        ref_first = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, first))
+        ref_second = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, second))
+
+        def loss_fn(params):
+            return dpo_loss(
+                log_prob_fn(params, prompt, first),
+                log_prob_fn(params, prompt, second),
+                ref_first,
+                ref_second,
+                prefer_first,
+                config.beta,
+                weights,
+            )
+
+        def step(carry, _):
+            params, opt = carry
+            loss, grads = jax.value_and_grad(loss_fn)(params)
+            updates, opt = tx.update(grads, opt, params)
+            return (optax.apply_updates(params, updates), opt), loss
+
+        (params, _), losses = jax.lax.scan(step, (ref_params, tx.init(ref_params)), None, length=config.n_steps)
+        return params, losses
+
+    return train
