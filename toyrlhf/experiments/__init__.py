@@ -10,6 +10,8 @@ from types import ModuleType
 
 MODULES = (
     "toyrlhf.experiments.compounding_error_exact",
+    "toyrlhf.experiments.compounding_error",
+    "toyrlhf.experiments.overoptimization",
 )
 
 
