@@ -10,7 +10,6 @@ from types import ModuleType
 
 MODULES = (
     "toyrlhf.experiments.compounding_error_exact",
-    "toyrlhf.experiments.compounding_error",
     "toyrlhf.experiments.overoptimization",
 )
 
