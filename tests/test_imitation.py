@@ -126,10 +126,10 @@ def test_occupancy_gradient_is_the_dual_gradient_and_the_dual_is_the_likelihood(
     theta = jnp.asarray(rng.normal(size=5))
     mu = maxent_irl.empirical_occupancy(demos, S, A)
     grad_dual = jax.jit(jax.grad(maxent_irl.dual_loss))
-    occupancy_gradient = jax.jit(maxent_irl.occupancy_gradient)
+    loss_and_gradient = jax.jit(maxent_irl.loss_and_gradient)
     for tau in (1.0, 0.5):
         auto = grad_dual(theta, mdp, features, mu, tau)
-        exact = occupancy_gradient(theta, mdp, features, mu, tau)
+        exact = loss_and_gradient(theta, mdp, features, mu, tau)[1]
         np.testing.assert_allclose(exact, auto, atol=1e-10)
     # Deterministic dynamics and a fixed start: the dual equals the negative log-likelihood.
     det = make_gridworld("open-5x5", slip=0.0, step_cost=0.1, horizon=6).mdp

@@ -136,24 +136,25 @@ def shorter_horizon(x: jax.Array, horizon) -> jax.Array:
     return x[jnp.clip(jnp.arange(T) + T - horizon, 0, T - 1)]
 
 
-def dual_loss(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
-    """``L(θ) = (1/τ)(init · V_θ,0 - μ_D · r_θ)`` (see the module docstring); a scalar.
+def loss_and_gradient(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None):
+    """``(L(θ), ∇_θ L)`` from one soft value iteration and one forward pass (module docstring).
 
-    ``horizon`` (default ``mdp.horizon``) may be shorter than the MDP's and traced.
+    ``L(θ) = (1/τ)(init · V_θ,0 - μ_D · r_θ)`` and ``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with
+    ``μ_θ = Σ_{t < horizon} ρ^θ_t`` exact. ``horizon`` (default ``mdp.horizon``) may be
+    shorter than the MDP's and traced.
     """
     horizon = mdp.horizon if horizon is None else horizon
     reward = features @ theta
     soft = tabular.solve(with_reward(mdp, reward), temperature)
-    return (mdp.init @ soft.V[mdp.horizon - horizon] - jnp.sum(mu_demo * reward)) / temperature
-
-
-def occupancy_gradient(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
-    """``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with ``μ_θ = Σ_{t < horizon} ρ^θ_t`` exact (see the module docstring)."""
-    horizon = mdp.horizon if horizon is None else horizon
-    soft = tabular.solve(with_reward(mdp, features @ theta), temperature)
+    loss = (mdp.init @ soft.V[mdp.horizon - horizon] - jnp.sum(mu_demo * reward)) / temperature
     rho = tabular.occupancy(mdp, shorter_horizon(soft.policy, horizon))  # [T, S, A]
     mu_model = jnp.sum(jnp.where((jnp.arange(mdp.horizon) < horizon)[:, None, None], rho, 0.0), axis=0)
-    return jnp.einsum("saf,sa->f", features, mu_model - mu_demo) / temperature
+    return loss, jnp.einsum("saf,sa->f", features, mu_model - mu_demo) / temperature
+
+
+def dual_loss(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
+    """``L(θ)`` alone (a scalar); see :func:`loss_and_gradient`."""
+    return loss_and_gradient(theta, mdp, features, mu_demo, temperature, horizon)[0]
 
 
 def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.Array | None = None):
@@ -183,8 +184,8 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
 
         def step(carry, _):
             theta, opt_state = carry
-            loss = dual_loss(theta, mdp, features, mu_demo, tau, horizon) + 0.5 * config.l2 * theta @ theta
-            grad = occupancy_gradient(theta, mdp, features, mu_demo, tau, horizon) + config.l2 * theta
+            loss, grad = loss_and_gradient(theta, mdp, features, mu_demo, tau, horizon)
+            loss, grad = loss + 0.5 * config.l2 * theta @ theta, grad + config.l2 * theta
             updates, opt_state = optimizer.update(grad, opt_state)
             return (optax.apply_updates(theta, updates), opt_state), loss
 

@@ -10,6 +10,7 @@ from types import ModuleType
 
 MODULES = (
     "toyrlhf.experiments.compounding_error_exact",
+    "toyrlhf.experiments.compounding_error",
     "toyrlhf.experiments.overoptimization",
 )
 
