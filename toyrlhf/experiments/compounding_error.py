@@ -83,6 +83,8 @@ CLAIM = (
 
 METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL")
 DEFAULT_ACTION = 0
+ROUND_OFF = 1e-9
+"""Gaps smaller than this in magnitude are float64 round-off of an exact zero and are set to 0."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +210,7 @@ def make_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Array):
         gaps_irl = jax.vmap(irl_gap)(irl_policies, horizons)
 
         gaps = jnp.stack([gaps_time, gaps_stationary, gaps_dagger, gaps_irl])
+        gaps = jnp.where(jnp.abs(gaps) < ROUND_OFF, 0.0, gaps)  # exact zeros, not float64 noise
         errors = jnp.stack(
             [
                 _errors(mdp, bc_time, expert),
@@ -392,6 +395,8 @@ def plot(names, horizons, gaps, expected, slopes):
         slope_guide(ax, horizons, y0, 1, "∝ H")
         slope_guide(ax, horizons, y0, 2, "∝ H²")
         loglog_axes(ax)
+        ax.set_xticks(horizons, [str(h) for h in horizons], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set_title(name)
         ax.set_xlabel("horizon H")
         ax.legend(fontsize=7, title="method (log-log slope)", title_fontsize=7, loc="upper left")
