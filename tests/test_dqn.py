@@ -244,3 +244,14 @@ def test_learning_rate_sweep_in_one_vmap():
     assert metrics.loss.shape == (2, 50)
     np.testing.assert_array_equal(state.params[0], 0.0)  # learning rate 0: the table never moves
     assert np.abs(np.asarray(state.params[1])).max() > 0.1
+
+
+def test_reward_fn_replaces_what_dqn_learns_but_not_the_reported_return():
+    """With ``reward_fn`` returning ψ = 3 on every step, Q(0) = 3 while episodes still report the env's 1."""
+    mdp, _ = PROBES["one-step reward"]
+    env, params = tabular_env(mdp)
+    train = dqn.make_train(PROBE_CONFIG, env, params, reward_fn=lambda o, a, o2, psi: psi)
+    state, metrics = jax.jit(train)(jax.random.key(0), reward_params=jnp.float32(3.0))
+    q = dqn.q_values(PROBE_CONFIG, state.params, params.observations)
+    np.testing.assert_allclose(q[0], [3.0], atol=1e-3)
+    np.testing.assert_allclose(metrics.episode_return[-10:], 1.0)

@@ -31,10 +31,15 @@ The replay ratio (gradient samples per environment step) is ``G B / (N T)``;
 off-policy-ness grows with the buffer size ``C``. Numbers in
 :class:`DQNHyperparams` are traced: ``train(key, hyper=...)`` under vmap sweeps
 them (learning rates, γ, ε) without recompiling.
+
+As in PPO, ``reward_fn(obs, action, next_obs, reward_params) -> []`` (optional)
+replaces the environment's reward in what DQN learns from (a learned reward
+model plugs in here); the metrics keep reporting the environment's own return.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -255,9 +260,14 @@ class DQNState(NamedTuple):
     """``[]`` int32: updates done so far."""
     hyper: DQNHyperparams
     env_params: Any
+    reward_params: Any
+    """Parameters ``ψ`` of ``reward_fn``, or None."""
     last_return: jax.Array
     """``[]``: mean return of the latest finished episodes (reported while none finishes)."""
     last_length: jax.Array
+
+
+RewardFn = Callable[[jax.Array, jax.Array, jax.Array, Any], jax.Array]
 
 
 class DQNMetrics(NamedTuple):
@@ -279,8 +289,8 @@ class DQNMetrics(NamedTuple):
     """bool: the loss or a parameter became NaN/inf; check with ``diagnostics.raise_if_nonfinite``."""
 
 
-def make_train(config: DQNConfig, env: Environment, env_params: Any):
-    """``train(key, hyper=None, env_params=None) -> (DQNState, DQNMetrics with [n_updates] fields)``.
+def make_train(config: DQNConfig, env: Environment, env_params: Any, reward_fn: RewardFn | None = None):
+    """``train(key, hyper=None, env_params=None, reward_params=None) -> (DQNState, DQNMetrics [n_updates])``.
 
     Pure and jit-able; ``jax.vmap`` over ``key`` (and ``hyper``) trains many runs at once.
     """
@@ -292,7 +302,7 @@ def make_train(config: DQNConfig, env: Environment, env_params: Any):
     def optimizer(hyper: DQNHyperparams) -> optax.GradientTransformation:
         return optax.chain(optax.clip_by_global_norm(hyper.max_grad_norm), optax.adam(hyper.learning_rate))
 
-    def init(key, hyper=None, env_params_=None) -> DQNState:
+    def init(key, hyper=None, env_params_=None, reward_params=None) -> DQNState:
         hyper = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config.hyper if hyper is None else hyper)
         env_params_ = env_params if env_params_ is None else env_params_
         key, key_net, key_env = jax.random.split(key, 3)
@@ -308,6 +318,7 @@ def make_train(config: DQNConfig, env: Environment, env_params: Any):
             update=jnp.zeros((), jnp.int32),
             hyper=hyper,
             env_params=env_params_,
+            reward_params=reward_params,
             last_return=zero,
             last_length=zero,
         )
@@ -327,7 +338,14 @@ def make_train(config: DQNConfig, env: Environment, env_params: Any):
         epsilon = epsilon_at(state.update, config.n_updates, hyper)
         act = lambda params, obs: epsilon_greedy_logits(net.apply(params, obs), epsilon)  # noqa: E731
         envs, batch = rollout(key_rollout, env, state.env_params, state.envs, act, state.params, config.n_steps)
-        buffer = buffer_add(state.buffer, batch)
+        if reward_fn is not None:
+            per_step = jax.vmap(jax.vmap(reward_fn, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, None))
+            learned = per_step(batch.obs, batch.action, batch.next_obs, state.reward_params).astype(jnp.float32)
+            if learned.shape != batch.reward.shape:
+                raise ValueError(f"reward_fn must return a scalar per transition, got shape {learned.shape[2:]}")
+            buffer = buffer_add(state.buffer, batch._replace(reward=learned))
+        else:
+            buffer = buffer_add(state.buffer, batch)
         learning = buffer.size >= max(config.learning_starts, 1)
 
         def grad_step(carry, key):
@@ -381,9 +399,9 @@ def make_train(config: DQNConfig, env: Environment, env_params: Any):
         )
         return new_state, metrics
 
-    def train(key, hyper=None, env_params=None):
+    def train(key, hyper=None, env_params=None, reward_params=None):
         """One run: ``(final DQNState, DQNMetrics with [n_updates] fields)``. Arguments override defaults."""
-        state = init(key, hyper, env_params)
+        state = init(key, hyper, env_params, reward_params)
         return jax.lax.scan(lambda s, _: update(s), state, None, length=config.n_updates)
 
     return train

@@ -12,6 +12,7 @@ MODULES = (
     "toyrlhf.experiments.compounding_error_exact",
     "toyrlhf.experiments.compounding_error",
     "toyrlhf.experiments.overoptimization",
+    "toyrlhf.experiments.ppo_stability",
 )
 
 
