@@ -10,9 +10,12 @@ a static config) with two pure functions:
   ``x @ W``. With one-hot observations this is exactly a lookup ``W[s]``: the
   tabular policy ``π(a|s) = softmax(W[s])_a`` of the exact-evaluation world.
   Initialised to zeros (the uniform policy, a zero value).
-- :class:`MLP`: dense layers with tanh (default) activations, orthogonal
-  weights with gain √2 in hidden layers and ``scale`` on the output layer
-  (0.01 for a policy head, 1 for a value head, as in PPO's reference code).
+- :class:`MLP`: dense layers with tanh (default) activations, weights drawn
+  ``N(0, gain² / fan_in)`` with gain √2 in hidden layers and ``scale`` on the
+  output layer (0.01 for a policy head, 1 for a value head, the gains of PPO's
+  reference code). PPO's reference code uses orthogonal matrices of the same
+  gains; their rows have the same expected norm, and a Gaussian needs no QR
+  decomposition, which roughly halves the compile time of a small training run.
 """
 
 from __future__ import annotations
@@ -63,14 +66,14 @@ class MLP:
         _check_dims(in_dim, out_dim)
         sizes = (in_dim, *self.hidden, out_dim)
         gains = [jnp.sqrt(2.0)] * len(self.hidden) + [scale]
-        keys = jax.random.split(key, len(sizes) - 1)
-        return tuple(
-            {
-                "w": jax.nn.initializers.orthogonal(gain)(k, (n_in, n_out), jnp.float32),
-                "b": jnp.zeros((n_out,), jnp.float32),
-            }
-            for k, n_in, n_out, gain in zip(keys, sizes[:-1], sizes[1:], gains, strict=True)
-        )
+        # One Gaussian draw for all layers, cut into weight matrices (each PRNG call costs compile time).
+        noise = jax.random.normal(key, (sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)),), jnp.float32)
+        layers, offset = [], 0
+        for n_in, n_out, gain in zip(sizes[:-1], sizes[1:], gains, strict=True):
+            w = noise[offset : offset + n_in * n_out].reshape(n_in, n_out)
+            layers.append({"w": gain / jnp.sqrt(n_in) * w, "b": jnp.zeros((n_out,), jnp.float32)})
+            offset += n_in * n_out
+        return tuple(layers)
 
     def apply(self, params: tuple[dict, ...], x: jax.Array) -> jax.Array:
         activation = ACTIVATIONS[self.activation]

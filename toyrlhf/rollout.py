@@ -49,12 +49,18 @@ def rollout(
     n_envs = carry.episode_return.shape[0]
     step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_envs = jax.vmap(reset_if_done, in_axes=(None, 0, 0, None))
+    # The randomness the loop needs is drawn before it, in two batched draws: Gumbel noise for the
+    # actions (argmax(logits + g) is a sample of softmax(logits)) and one key per env and step. The same
+    # distribution as a PRNG call per step, and much faster to compile (each PRNG call site compiles anew).
+    key_act, key_env = jax.random.split(key)
+    gumbel = jax.random.gumbel(key_act, (n_steps, n_envs, env.n_actions), jnp.float32)
+    env_keys = jax.random.split(key_env, (n_steps, 2, n_envs))  # [T, (step, reset), N]
 
-    def one_step(carry: EnvCarry, key: jax.Array) -> tuple[EnvCarry, Transition]:
-        key_act, key_step, key_reset = jax.random.split(key, 3)
+    def one_step(carry: EnvCarry, inputs) -> tuple[EnvCarry, Transition]:
+        gumbel_t, (key_step, key_reset) = inputs
         logits = policy_apply(policy_params, carry.obs)
-        action = jax.random.categorical(key_act, logits).astype(jnp.int32)
-        step = step_envs(jax.random.split(key_step, n_envs), carry.state, action, env_params)
+        action = jnp.argmax(logits + gumbel_t, axis=-1).astype(jnp.int32)
+        step = step_envs(key_step, carry.state, action, env_params)
         episode_return = carry.episode_return + step.reward
         episode_length = carry.episode_length + 1
         transition = Transition(
@@ -68,9 +74,9 @@ def rollout(
             episode_return=episode_return,
             episode_length=episode_length,
         )
-        obs, state = reset_envs(env, jax.random.split(key_reset, n_envs), step, env_params)
+        obs, state = reset_envs(env, key_reset, step, env_params)
         running = ~(step.terminated | step.truncated)
         next_carry = EnvCarry(obs, state, episode_return * running, episode_length * running)
         return next_carry, transition
 
-    return jax.lax.scan(one_step, carry, jax.random.split(key, n_steps))
+    return jax.lax.scan(one_step, carry, (gumbel, env_keys))

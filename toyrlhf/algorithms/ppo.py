@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from toyrlhf import losses
 from toyrlhf.diagnostics import all_finite, explained_variance
@@ -208,9 +209,17 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         if reference is not None and config.start_from_reference:
             params = params._replace(actor=reference)
         zero = jnp.zeros((), jnp.float32)
-        envs = start(key_env, env, env_params_, config.n_envs)
         return PPOState(
-            params, optimizer(hyper).init(params), envs, key, hyper, env_params_, reference, reward_params, zero, zero
+            params=params,
+            opt_state=optimizer(hyper).init(ravel_pytree(params)[0]),
+            envs=start(key_env, env, env_params_, config.n_envs),
+            key=key,
+            hyper=hyper,
+            env_params=env_params_,
+            reference=reference,
+            reward_params=reward_params,
+            last_return=zero,
+            last_length=zero,
         )
 
     def loss_fn(params: ActorCritic, mb: Minibatch, hyper: PPOHyperparams):
@@ -254,20 +263,25 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         flat = Minibatch(batch.obs, batch.action, batch.log_prob, advantages, targets)
         flat = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), flat)
 
-        def grad_step(carry, mb: Minibatch):
-            params, opt_state = carry
-            (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, hyper)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), (loss, *info)
+        # Adam works on the parameters as one flat vector: the same arithmetic, far fewer ops to compile.
+        flat_params, unravel = ravel_pytree(state.params)
 
-        def epoch(carry, key):
-            order = jax.random.permutation(key, batch_size)
+        def grad_step(carry, mb: Minibatch):
+            flat, opt_state = carry
+            (loss, info), grads = jax.value_and_grad(
+                lambda f: loss_fn(unravel(f), mb, hyper), has_aux=True
+            )(flat)
+            updates, opt_state = tx.update(grads, opt_state, flat)
+            return (optax.apply_updates(flat, updates), opt_state), (loss, *info)
+
+        def epoch(carry, order):
             shuffled = jax.tree.map(lambda x: x[order].reshape(config.n_minibatches, -1, *x.shape[1:]), flat)
             return jax.lax.scan(grad_step, carry, shuffled)
 
-        (params, opt_state), (loss, *info) = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key_epochs, config.n_epochs)
-        )
+        # A random permutation per epoch: argsort of uniform 32-bit draws (one PRNG call for all epochs).
+        orders = jnp.argsort(jax.random.bits(key_epochs, (config.n_epochs, batch_size)), axis=-1).astype(jnp.int32)
+        (flat_params, opt_state), (loss, *info) = jax.lax.scan(epoch, (flat_params, state.opt_state), orders)
+        params = unravel(flat_params)
         policy_loss, value_loss, entropy, clip_fraction, approx_kl = (x.mean() for x in info)
 
         done = batch.done
