@@ -112,6 +112,17 @@ def test_rollout_returns_estimate_the_exact_return(grid):
     np.testing.assert_allclose(np.asarray(batch.log_prob), np.asarray(logits)[np.asarray(batch.action)], rtol=1e-6)
 
 
+def test_index_observations_give_the_same_table_policy_as_one_hot(grid):
+    env_i, params_i = gridworld_env(grid, "index")
+    env_o, params_o = gridworld_env(grid, "one_hot")
+    assert env_i.observation_shape == () and params_i.observations.dtype == jnp.int32
+    table = jax.random.normal(jax.random.key(0), (grid.n_states, 4), jnp.float32)
+    by_index, by_one_hot = Table().apply(table, params_i.observations), Table().apply(table, params_o.observations)
+    np.testing.assert_array_equal(by_index, by_one_hot)
+    obs, state = env_i.reset(jax.random.key(0), params_i)
+    assert obs.shape == () and int(obs) == int(state.s)
+
+
 def test_observation_functions_and_bad_input(grid):
     env, params = gridworld_env(grid, "coords")
     assert env.observation_shape == (2,)

@@ -13,7 +13,7 @@ import pytest
 
 import toyrlhf  # noqa: F401  (x64 on)
 from toyrlhf import tabular
-from toyrlhf.algorithms.ppo import PPOConfig, PPOHyperparams, make_train, policy_probabilities
+from toyrlhf.algorithms.ppo import PPOConfig, PPOHyperparams, make_train, policy_probabilities, random_permutations
 from toyrlhf.diagnostics import raise_if_nonfinite
 from toyrlhf.envs.functional import gridworld_env, tabular_env
 from toyrlhf.envs.gridworld import make_gridworld
@@ -94,9 +94,9 @@ BETA = 0.3
 
 
 def table_reward(obs, action, next_obs, reward_table):
-    """A reward_fn: ``reward_table[s, a]`` for the one-hot ``obs``."""
+    """A reward_fn: ``reward_table[s, a]`` for the state index ``obs``."""
     del next_obs
-    return reward_table[jnp.argmax(obs), action]
+    return reward_table[obs, action]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def grid_runs():
     All runs get the uniform policy as reference; only the leashed ones have β > 0.
     """
     grid = make_gridworld("open-5x5", slip=0.1, step_cost=0.01, horizon=30)
-    env, params = gridworld_env(grid)
+    env, params = gridworld_env(grid, "index")  # the state index: what a Table reads as a one-hot row
     S = grid.n_states
     config = PPOConfig(n_envs=16, n_steps=32, n_updates=60, actor=Table(), critic=Table())
     tuned = PPOHyperparams(learning_rate=0.1, ent_coef=0.0)
@@ -211,6 +211,16 @@ def test_nan_is_detected_and_reported(grid_runs):
             raise_if_nonfinite(flags, f"PPO ({name})")
 
 
+def test_random_permutations_are_uniform_permutations():
+    orders = np.asarray(jax.jit(random_permutations, static_argnums=(1, 2))(jax.random.key(0), 4000, 6))
+    np.testing.assert_array_equal(np.sort(orders, axis=1), np.tile(np.arange(6), (4000, 1)))
+    # each item lands in each position with probability 1/6: counts within 5 standard deviations
+    counts = np.stack([(orders == i).sum(0) for i in range(6)])
+    sd = np.sqrt(4000 * (1 / 6) * (5 / 6))
+    assert np.all(np.abs(counts - 4000 / 6) < 5 * sd)
+    assert len({tuple(o) for o in orders}) > 700  # 720 orderings exist; 4,000 draws hit nearly all
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="divisible"):
         PPOConfig(n_envs=3, n_steps=5, n_minibatches=2)
@@ -221,3 +231,6 @@ def test_config_validation():
     bad_env = env.__class__(env.n_states, env.n_actions, (5, 5), env.horizon)
     with pytest.raises(ValueError, match="flat observations"):
         make_train(PPOConfig(), bad_env, params)
+    index_env, index_params = gridworld_env(grid, "index")
+    with pytest.raises(ValueError, match="Table"):
+        make_train(PPOConfig(), index_env, index_params)

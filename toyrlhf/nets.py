@@ -36,7 +36,11 @@ def _check_dims(in_dim: int, out_dim: int) -> None:
 
 @dataclass(frozen=True)
 class Table:
-    """A table ``W[in_dim, out_dim]``, zero-initialised; ``apply(W, x) = x @ W``."""
+    """A table ``W[in_dim, out_dim]``, zero-initialised; ``apply(W, x) = x @ W``, or the row ``W[x]`` for int ``x``.
+
+    Integer inputs are state indices (``tabular_env(mdp, "index")``): the same
+    function as one-hot inputs, without the ``in_dim``-wide vectors.
+    """
 
     def init(self, key: jax.Array, in_dim: int, out_dim: int, scale: float = 1.0) -> jax.Array:
         del key, scale  # zeros: the uniform policy and a zero value, whatever the seed
@@ -44,6 +48,8 @@ class Table:
         return jnp.zeros((in_dim, out_dim), jnp.float32)
 
     def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            return params[x]
         return x @ params
 
 

@@ -16,7 +16,7 @@ class Transition(NamedTuple):
     """A batch of environment transitions ``(o_t, a_t, r_t, o_{t+1})``."""
 
     obs: jax.Array
-    """``[..., *obs_shape]`` float32: the observation ``o_t`` acted on."""
+    """``[..., *obs_shape]`` float32 (int32 ``[...]`` for index observations): the observation ``o_t`` acted on."""
     action: jax.Array
     """``[...]`` int32: the action ``a_t``."""
     log_prob: jax.Array
@@ -24,7 +24,7 @@ class Transition(NamedTuple):
     reward: jax.Array
     """``[...]`` float32: the environment's reward ``r_t`` (never a learned or shaped one)."""
     next_obs: jax.Array
-    """``[..., *obs_shape]`` float32: ``o_{t+1}``, the true next observation (the final one at an episode end)."""
+    """``[..., *obs_shape]``: ``o_{t+1}``, the true next observation (the final one at an episode end)."""
     terminated: jax.Array
     """``[...]`` bool: ``o_{t+1}`` is terminal: no bootstrapping from it."""
     truncated: jax.Array
@@ -44,7 +44,7 @@ class EnvCarry(NamedTuple):
     """Where each of ``N`` parallel environments stands between two rollouts."""
 
     obs: jax.Array
-    """``[N, *obs_shape]`` float32: the observation to act from next."""
+    """``[N, *obs_shape]``: the observation to act from next."""
     state: Any
     """Environment state pytree, each leaf with leading ``[N]``."""
     episode_return: jax.Array

@@ -48,7 +48,7 @@ from jax.flatten_util import ravel_pytree
 from toyrlhf import losses
 from toyrlhf.diagnostics import all_finite, explained_variance
 from toyrlhf.envs.functional import Environment
-from toyrlhf.nets import MLP, Network
+from toyrlhf.nets import MLP, Network, Table
 from toyrlhf.rollout import rollout, start
 from toyrlhf.types import EnvCarry, Transition
 
@@ -186,11 +186,32 @@ class PPO(NamedTuple):
     train: Callable[..., tuple[PPOState, PPOMetrics]]
 
 
+def random_permutations(key: jax.Array, n: int, size: int) -> jax.Array:
+    """``[n, size]`` int32: ``n`` independent uniformly random orderings of ``range(size)`` (one per epoch).
+
+    Sorts one word per item: random bits above, the item's index in the low ``k = bit_length(size - 1)``
+    bits, so the sorted words' low bits are the permutation. A single-operand sort is about 4x faster
+    on CPU than ``argsort`` (which sorts key-index pairs). Items whose random parts tie keep their order;
+    with 64-bit words (x64 on, as under toyrlhf) ties have probability ``< size² 2^(k-65)``: none in practice.
+    """
+    dtype = jnp.uint64 if jax.config.jax_enable_x64 else jnp.uint32
+    k = max(size - 1, 1).bit_length()
+    low = dtype((1 << k) - 1)
+    words = (jax.random.bits(key, (n, size), dtype) & ~low) | jnp.arange(size, dtype=dtype)
+    return (jnp.sort(words, axis=-1) & low).astype(jnp.int32)
+
+
 def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: RewardFn | None = None) -> PPO:
     """Build ``init``, ``update`` and ``train`` (use :func:`make_train` unless training in chunks)."""
-    if len(env.observation_shape) != 1:
-        raise ValueError(f"PPO's networks take flat observations [D], got shape {env.observation_shape}")
-    obs_dim, n_actions = env.observation_shape[0], env.n_actions
+    if env.observation_shape == ():  # state indices: a Table has one row per state
+        if not (isinstance(config.actor, Table) and isinstance(config.critic, Table)):
+            raise ValueError("index observations (observation_shape ()) need Table actor and critic networks")
+        obs_dim = env.n_states
+    elif len(env.observation_shape) == 1:
+        obs_dim = env.observation_shape[0]
+    else:
+        raise ValueError(f"PPO's networks take flat observations [D] or indices, got shape {env.observation_shape}")
+    n_actions = env.n_actions
     batch_size = config.n_envs * config.n_steps
     n_grad_steps = config.n_updates * config.n_epochs * config.n_minibatches
     actor, critic = config.actor, config.critic
@@ -278,8 +299,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
             shuffled = jax.tree.map(lambda x: x[order].reshape(config.n_minibatches, -1, *x.shape[1:]), flat)
             return jax.lax.scan(grad_step, carry, shuffled)
 
-        # A random permutation per epoch: argsort of uniform 32-bit draws (one PRNG call for all epochs).
-        orders = jnp.argsort(jax.random.bits(key_epochs, (config.n_epochs, batch_size)), axis=-1).astype(jnp.int32)
+        orders = random_permutations(key_epochs, config.n_epochs, batch_size)
         (flat_params, opt_state), (loss, *info) = jax.lax.scan(epoch, (flat_params, state.opt_state), orders)
         params = unravel(flat_params)
         policy_loss, value_loss, entropy, clip_fraction, approx_kl = (x.mean() for x in info)

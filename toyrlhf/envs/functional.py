@@ -28,7 +28,11 @@ Every :class:`~toyrlhf.tabular.TabularMDP` runs through :class:`TabularEnv`:
 the literature MDPs, gridworlds and converted Gymnasium toy-text environments.
 Its observation is a row of a table ``observations[S, D]`` chosen per
 environment: one-hot states (:func:`one_hot_observations`), coordinates
-(:func:`coordinate_observations`) or any features array.
+(:func:`coordinate_observations`) or any features array; or the state index
+itself (``observations="index"``: an int32 scalar, ``observation_shape == ()``),
+which a :class:`toyrlhf.nets.Table` reads as a row lookup. The index is the
+fast choice for tabular learning: it carries the same information as a one-hot
+vector in 4 bytes instead of ``4 S``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ class Step(NamedTuple):
     """What one environment step returns (shapes for a single environment; vmap adds a leading ``[N]``)."""
 
     obs: jax.Array
-    """``[*obs_shape]`` float32: the observation after the action (the final one if the episode ended)."""
+    """``[*obs_shape]`` float32 (int32 for index observations): the observation after the action (the final
+    one if the episode ended)."""
     state: Any
     """The environment state after the action (a pytree; the terminal state if the episode ended)."""
     reward: jax.Array
@@ -90,6 +95,17 @@ def reset_if_done(env: Environment, key: jax.Array, step: Step, params: Any) -> 
 # ------------------------------------------------------------------------------------------
 
 
+def sample_index(key: jax.Array, probs: jax.Array) -> jax.Array:
+    """``[]`` int32 index ``i`` drawn with probability ``probs[i]`` (``[K]``), by inverting the CDF.
+
+    One uniform number per draw (``jax.random.categorical`` draws ``K`` Gumbels), which
+    matters when a reset over all ``S`` states is computed for every environment at every step.
+    """
+    cdf = jnp.cumsum(probs)
+    u = jax.random.uniform(key, (), cdf.dtype) * cdf[-1]
+    return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), probs.shape[0] - 1).astype(jnp.int32)
+
+
 class TabularState(NamedTuple):
     """State of a :class:`TabularEnv` episode."""
 
@@ -105,7 +121,8 @@ class TabularParams(NamedTuple):
     mdp: TabularMDP
     """The exact MDP (its ``horizon`` is static and must equal the env's)."""
     observations: jax.Array
-    """``[S, D]`` float32: row ``s`` is what the agent sees in state ``s``."""
+    """``[S, D]`` float32: row ``s`` is what the agent sees in state ``s``; or ``[S]`` int32 ``arange(S)``
+    for index observations."""
 
 
 @dataclass(frozen=True)
@@ -126,13 +143,12 @@ class TabularEnv:
     horizon: int
 
     def reset(self, key: jax.Array, params: TabularParams) -> tuple[jax.Array, TabularState]:
-        s = jax.random.categorical(key, jnp.log(params.mdp.init)).astype(jnp.int32)
+        s = sample_index(key, params.mdp.init)
         return params.observations[s], TabularState(s, jnp.zeros((), jnp.int32))
 
     def step(self, key: jax.Array, state: TabularState, action: jax.Array, params: TabularParams) -> Step:
         mdp = params.mdp
-        k = jax.random.categorical(key, jnp.log(mdp.next_probs[state.s, action]))
-        s_next = mdp.next_states[state.s, action, k]
+        s_next = mdp.next_states[state.s, action, sample_index(key, mdp.next_probs[state.s, action])]
         t_next = state.t + 1
         terminated = mdp.terminal[s_next]
         truncated = (t_next >= self.horizon) & ~terminated
@@ -160,7 +176,7 @@ def coordinate_observations(coords, scale: bool = True) -> np.ndarray:
 
 
 def tabular_env(mdp: TabularMDP, observations="one_hot") -> tuple[TabularEnv, TabularParams]:
-    """Wrap ``mdp`` as ``(env, params)``; ``observations`` is ``"one_hot"`` or a ``[S, D]`` features array.
+    """Wrap ``mdp`` as ``(env, params)``; ``observations`` is ``"one_hot"``, ``"index"`` or a ``[S, D]`` array.
 
     For coordinates pass ``coordinate_observations(grid.coords)``.
     """
@@ -168,8 +184,10 @@ def tabular_env(mdp: TabularMDP, observations="one_hot") -> tuple[TabularEnv, Ta
         raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     S = mdp.n_states
     if isinstance(observations, str):
+        if observations == "index":
+            return TabularEnv(S, mdp.n_actions, (), mdp.horizon), TabularParams(mdp, jnp.arange(S, dtype=jnp.int32))
         if observations != "one_hot":
-            raise ValueError(f"observations must be 'one_hot' or a [S, D] array, got {observations!r}")
+            raise ValueError(f"observations must be 'one_hot', 'index' or a [S, D] array, got {observations!r}")
         observations = one_hot_observations(S)
     observations = jnp.asarray(observations, dtype=jnp.float32)
     if observations.ndim < 2 or observations.shape[0] != S:
@@ -179,9 +197,9 @@ def tabular_env(mdp: TabularMDP, observations="one_hot") -> tuple[TabularEnv, Ta
 
 
 def gridworld_env(grid, observation: str = "one_hot") -> tuple[TabularEnv, TabularParams]:
-    """A gridworld (from :mod:`toyrlhf.envs.gridworld`) with ``"one_hot"`` or ``"coords"`` observations."""
+    """A gridworld (from :mod:`toyrlhf.envs.gridworld`) with ``"one_hot"``, ``"index"`` or ``"coords"`` observations."""
     if observation == "coords":
         return tabular_env(grid.mdp, coordinate_observations(grid.coords))
-    if observation == "one_hot":
-        return tabular_env(grid.mdp)
-    raise ValueError(f"observation must be 'one_hot' or 'coords', got {observation!r}")
+    if observation in ("one_hot", "index"):
+        return tabular_env(grid.mdp, observation)
+    raise ValueError(f"observation must be 'one_hot', 'index' or 'coords', got {observation!r}")
