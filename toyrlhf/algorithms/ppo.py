@@ -25,7 +25,11 @@ reference policy ``π_ref`` (same network as the actor, passed as
 penalty ``β k_t`` with ``k_t = log π_old(a_t|o_t) − log π_ref(a_t|o_t)``, whose
 expectation summed over an episode is the trajectory KL ``KL(P_π ‖ P_ref)``
 (see :func:`toyrlhf.losses.kl_penalty_per_step`). The actor starts at ``π_ref``
-unless ``config.start_from_reference`` is False.
+unless ``config.start_from_reference`` is False. The leash holds only as well as
+the optimiser lets it: Adam moves every parameter by about the learning rate
+whenever noisy samples reach it, so with a tabular policy and a high learning
+rate the logits of rarely visited states random-walk away from ``π_ref``
+whatever β (notebooks/ppo_from_scratch.ipynb, section 4, measures it exactly).
 
 Ablations are config values, not copies: ``clip_eps=inf`` is PPO without
 clipping; ``clip_eps=inf, n_epochs=1, n_minibatches=1`` is the vanilla policy
