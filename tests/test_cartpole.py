@@ -119,3 +119,23 @@ def test_evaluate_in_gymnasium_runs_the_original_environment():
     sampled = evaluate_in_gymnasium(lambda p, o: jnp.zeros((o.shape[0], 2)), None, "CartPole-v1", n_episodes=20,
                                     seed=1, deterministic=False)
     assert 10 < sampled.mean() < 40  # a uniformly random policy lasts ~22 steps
+
+
+def test_ppo_learns_cartpole_scored_in_gymnasium():
+    """It actually learns: 4 seeds x 30,720 env steps of PPO on the port, scored in Gymnasium's own CartPole-v1.
+
+    A uniformly random policy lasts ~22 steps; every seed's greedy policy must last over 100 on average.
+    """
+    from toyrlhf.algorithms.ppo import PPOConfig, PPOHyperparams, make_train
+    from toyrlhf.diagnostics import raise_if_nonfinite
+
+    env = CartPole()
+    config = PPOConfig(n_envs=16, n_steps=64, n_updates=30, hyper=PPOHyperparams(learning_rate=1e-3))
+    state, metrics = jax.jit(jax.vmap(make_train(config, env, env.default_params())))(
+        jax.random.split(jax.random.key(0), 4)
+    )
+    raise_if_nonfinite(metrics.nonfinite)
+    assert np.all(np.asarray(metrics.episode_return[:, 0]) < 40)
+    returns = evaluate_in_gymnasium(config.actor.apply, state.params.actor, "CartPole-v1", n_episodes=5, seed=0,
+                                    n_policies=4)
+    assert returns.shape == (4, 5) and np.all(returns.mean(1) > 100), returns.mean(1)

@@ -65,7 +65,11 @@ class Step(NamedTuple):
 
 
 class Environment(Protocol):
-    """What a learner needs from an environment (a hashable, frozen dataclass in practice)."""
+    """What a learner needs from an environment (a hashable, frozen dataclass in practice).
+
+    ``observation_shape == ()`` means the observation is an int32 state index; such an
+    environment also has ``n_states`` (the number of distinct indices).
+    """
 
     n_actions: int
     observation_shape: tuple[int, ...]
