@@ -215,7 +215,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         obs_dim = env.observation_shape[0]
     else:
         raise ValueError(f"PPO's networks take flat observations [D] or indices, got shape {env.observation_shape}")
-    n_actions = env.n_actions
+    n_actions, default_env_params = env.n_actions, env_params
     batch_size = config.n_envs * config.n_steps
     n_grad_steps = config.n_updates * config.n_epochs * config.n_minibatches
     actor, critic = config.actor, config.critic
@@ -226,9 +226,9 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
             lr = lambda count: hyper.learning_rate * jnp.maximum(1.0 - count / n_grad_steps, 0.0)  # noqa: E731
         return optax.chain(optax.clip_by_global_norm(hyper.max_grad_norm), optax.adam(lr, eps=1e-5))
 
-    def init(key, hyper=None, reference=None, reward_params=None, env_params_=None) -> PPOState:
+    def init(key, hyper=None, reference=None, reward_params=None, env_params=None) -> PPOState:
         hyper = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config.hyper if hyper is None else hyper)
-        env_params_ = env_params if env_params_ is None else env_params_
+        env_params = default_env_params if env_params is None else env_params
         key, key_actor, key_critic, key_env = jax.random.split(key, 4)
         params = ActorCritic(actor.init(key_actor, obs_dim, n_actions, 0.01), critic.init(key_critic, obs_dim, 1))
         if reference is not None and config.start_from_reference:
@@ -237,10 +237,10 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         return PPOState(
             params=params,
             opt_state=optimizer(hyper).init(ravel_pytree(params)[0]),
-            envs=start(key_env, env, env_params_, config.n_envs),
+            envs=start(key_env, env, env_params, config.n_envs),
             key=key,
             hyper=hyper,
-            env_params=env_params_,
+            env_params=env_params,
             reference=reference,
             reward_params=reward_params,
             last_return=zero,
@@ -285,8 +285,8 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         advantages, targets = losses.gae(
             reward, values, next_values, batch.terminated, batch.truncated, hyper.gamma, hyper.gae_lambda
         )
-        flat = Minibatch(batch.obs, batch.action, batch.log_prob, advantages, targets)
-        flat = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), flat)
+        samples = Minibatch(batch.obs, batch.action, batch.log_prob, advantages, targets)
+        samples = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), samples)  # [T, N] -> [T N]
 
         # Adam works on the parameters as one flat vector: the same arithmetic, far fewer ops to compile.
         flat_params, unravel = ravel_pytree(state.params)
@@ -300,7 +300,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
             return (optax.apply_updates(flat, updates), opt_state), (loss, *info)
 
         def epoch(carry, order):
-            shuffled = jax.tree.map(lambda x: x[order].reshape(config.n_minibatches, -1, *x.shape[1:]), flat)
+            shuffled = jax.tree.map(lambda x: x[order].reshape(config.n_minibatches, -1, *x.shape[1:]), samples)
             return jax.lax.scan(grad_step, carry, shuffled)
 
         orders = random_permutations(key_epochs, config.n_epochs, batch_size)
@@ -310,9 +310,10 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
 
         done = batch.done
         n_done = done.sum()
-        mean_over_done = lambda x, last: jnp.where(  # noqa: E731
-            n_done > 0, jnp.sum(x * done) / jnp.maximum(n_done, 1), last
-        )
+
+        def mean_over_done(x, last):  # over the episodes that ended in this rollout; `last` if none did
+            return jnp.where(n_done > 0, jnp.sum(x * done) / jnp.maximum(n_done, 1), last)
+
         episode_return = mean_over_done(batch.episode_return, state.last_return)
         episode_length = mean_over_done(batch.episode_length.astype(jnp.float32), state.last_length)
         metrics = PPOMetrics(
