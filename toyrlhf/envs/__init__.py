@@ -5,6 +5,7 @@ from toyrlhf.envs.functional import Step, TabularEnv, gridworld_env, reset_if_do
 from toyrlhf.envs.gridworld import ACTIONS, MAPS, GridWorld, make_gridworld, open_map
 from toyrlhf.envs.gym_env import TabularGymEnv
 from toyrlhf.envs.in_gymnasium import evaluate_in_gymnasium
+from toyrlhf.envs.token_mdp import ConcaveQuality, RegularLanguage, TargetPattern, TokenEnv, TokenTask, enumerate_tokens
 from toyrlhf.envs.toy_mdps import (
     baird_counterexample,
     lane,
@@ -32,4 +33,10 @@ __all__ = [
     "reset_if_done",
     "tabular_env",
     "evaluate_in_gymnasium",
+    "ConcaveQuality",
+    "RegularLanguage",
+    "TargetPattern",
+    "TokenEnv",
+    "TokenTask",
+    "enumerate_tokens",
 ]
