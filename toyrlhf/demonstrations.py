@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -34,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toyrlhf import tabular
+from toyrlhf.files import atomic_write
 
 FORMAT_VERSION = 1
 """Written into every file; :func:`load` refuses other versions."""
@@ -147,17 +146,7 @@ def save(path, demos: Demonstrations, source: Source) -> Path:
     arrays = {name: np.asarray(getattr(demos, name)) for name in _ARRAY_FIELDS}
     arrays["source_json"] = np.asarray(json.dumps(dataclasses.asdict(source)))
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def load(path) -> tuple[Demonstrations, Source]:

@@ -19,14 +19,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from toyrlhf.files import atomic_write
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,20 +110,6 @@ def timed(fn, *args):
     return out, time.perf_counter() - start
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _jsonable(x):
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -169,11 +155,11 @@ def write_result(result: ExperimentResult, out_dir) -> list[Path]:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
 
-    _atomic_write(paths[0], save_npz)
+    atomic_write(paths[0], save_npz)
     text = json.dumps(result_summary(result), indent=2)
-    _atomic_write(paths[1], lambda tmp: Path(tmp).write_text(text + "\n"))
-    _atomic_write(paths[2], lambda tmp: result.figure.savefig(tmp, format="png", dpi=150))
-    _atomic_write(paths[3], lambda tmp: result.figure.savefig(tmp, format="pdf"))
+    atomic_write(paths[1], lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(paths[2], lambda tmp: result.figure.savefig(tmp, format="png", dpi=150))
+    atomic_write(paths[3], lambda tmp: result.figure.savefig(tmp, format="pdf"))
     return paths
 
 
@@ -202,5 +188,5 @@ def write_report(summaries: list[dict], out_dir, quick: bool) -> Path:
         lines += ["", f"Timings (s): {timings}", ""]
     path = Path(out_dir) / "REPORT.md"
     text = "\n".join(lines)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path
