@@ -8,7 +8,7 @@ the sweep, over many seeds (independent demonstration sets), vmapped.
 
 Methods (``toyrlhf.algorithms``), with the default action 0 on unseen states for
 every BC-based learner (DESIGN.md pitfall 4; on Reset Cliff action 0 is always
-wrong, Rajaraman et al.'s worst case):
+wrong, Rajaraman et al.'s worst case; in the gridworld it is "left"):
 
 - **BC (time-indexed)**: a policy per step from the ``N`` samples at that step;
 - **BC (stationary)**: one policy from the ``N H`` pooled samples (more data per
@@ -17,16 +17,37 @@ wrong, Rajaraman et al.'s worst case):
   episodes (round 0 is the expert's), ``β_i = 1[i = 0]``: the same ``N H`` labels;
 - **MaxEnt IRL**: one-hot (s, a) reward, soft value iteration in the known
   dynamics, evaluated by the true return of its hard optimal policy;
-- **GAIL**: not in this sweep yet (``toyrlhf/algorithms/gail.py`` is to come).
+- **GAIL**: added to ``METHODS`` when ``toyrlhf/algorithms/gail.py`` provides it.
 
+Each MDP is one compiled call, ``jit(vmap(sweep))(keys)``: every method, every
+seed and every horizon at once (compile and run time are reported per MDP).
 All time-indexed methods are *prefix-consistent* (their first ``h`` steps do not
 depend on later data), so one run at the largest horizon gives every horizon;
 stationary BC gets its horizon-``h`` counts from a cumulative sum; MaxEnt IRL
-runs every horizon in one vmapped, compiled call (``maxent_irl.shorter_horizon``).
+runs every horizon in one vmapped call (``maxent_irl.shorter_horizon``).
 
-MDPs: Reset Cliff (10 good states, ``ρ(s) ∝ 1/(s+1)``), Standard imitation (32
-states; no compounding for anyone), and a slippery gridworld with lava (the map
-of ``compounding-error-exact``; no criterion).
+MDPs. The two main ones are those where a mistake is fatal:
+
+- **Reset Cliff** (10 good states, ``ρ(s) ∝ 1/(s+1)``);
+- **Lava lake**, a slippery gridworld with traps (:data:`LAVA_LAKE`, slip 0.1):
+  a floor of 5 x 7 cells ringed by lava, ``+1`` for every step spent on the
+  floor, lava (and the map's one exit ``G``) absorbing with nothing more to
+  earn. The gridworld analogue of Reset Cliff: the expert patrols the middle
+  and slips now and then onto cells it rarely visits, where a learner that has
+  no data at that step takes its default action (left) and may walk into the
+  lava, losing every remaining step. Unlike Reset Cliff, a slip can be
+  undone, so DAgger has something to learn from its own states. The per-step
+  reward (not a one-off goal reward) is what lets an early mistake cost
+  ``O(H)``: with a goal reward the gap of any learner stays below the goal's
+  value and cannot grow like ``H²`` (what ``compounding-error-exact`` shows
+  on ``lava-bridge``). No criterion is registered on it; its slopes are reported.
+
+and the control **Standard imitation** (32 states; no compounding for anyone).
+The figure's bottom row draws the lava lake's exact expected visits
+``Σ_t d_t(s)`` (``tabular.visitation``) under the expert and, as a difference
+from the expert's, under each learned policy (mean over data sets, largest H):
+where BC's visitation leaves the expert's (into the lava) and where the IRL
+method's does not.
 
 Exact expected gap of time-indexed BC on Reset Cliff. Under the expert the
 state at every step is a fresh draw from ρ, so the ``N`` demonstrations give
@@ -48,7 +69,8 @@ Pre-registered criteria (from issue 4, fixed before any run):
    errors of the exact expected gap above;
 2. BC (time-indexed) log-log slope on Reset Cliff in [1.7, 2.1];
 3. BC (time-indexed) log-log slope on Standard imitation in [0.9, 1.1];
-4. MaxEnt IRL's mean gap at the largest H at most 0.1 of BC (time-indexed)'s on Reset Cliff;
+4. each IRL method's (MaxEnt IRL, GAIL) mean gap at the largest H at most 0.1 of
+   BC (time-indexed)'s on Reset Cliff;
 5. DAgger's mean gap at the largest H at least 0.8 of BC (time-indexed)'s on Reset Cliff.
 
 Slopes are least-squares fits of log(seed-mean gap) on log(H) over all the
@@ -62,6 +84,7 @@ beside its gap (pitfall 1): on the expert's states and on its own.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,20 +94,35 @@ from toyrlhf import demonstrations as demo_lib
 from toyrlhf import tabular
 from toyrlhf.algorithms import bc, dagger, maxent_irl
 from toyrlhf.envs import toy_mdps
+from toyrlhf.envs.gridworld import GridWorld, make_gridworld
 from toyrlhf.experiments.common import Criterion, ExperimentResult, Progress, timed
-from toyrlhf.experiments.compounding_error_exact import GRID_MAP
 from toyrlhf.stats import bootstrap_interval, loglog_slope, mean_and_interval
 
 NAME = "compounding-error"
 CLAIM = (
     "T2: behavior cloning from N demonstrations compounds (gap ~ H²) where mistakes are fatal; "
-    "MaxEnt IRL, planning in the known dynamics, does not; DAgger cannot help without recovery."
+    "inverse RL, planning in the known dynamics, does not; DAgger cannot help without recovery."
 )
 
 METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL")
+IRL_METHODS = ("MaxEnt IRL",)
+"""The inverse-RL methods criterion 4 is checked for."""
 DEFAULT_ACTION = 0
 ROUND_OFF = 1e-9
 """Gaps smaller than this in magnitude are float64 round-off of an exact zero and are set to 0."""
+
+CLIFF, LAKE, STANDARD = "Reset Cliff", "Lava lake (slippery gridworld)", "Standard imitation"
+
+LAVA_LAKE = (
+    "LLLLLLLLL",
+    "L.......L",
+    "L.S.S.S.L",
+    "L.......G",
+    "L.S.S.S.L",
+    "L.......L",
+    "LLLLLLLLL",
+)
+"""The gridworld: 35 floor cells ringed by lava, six start cells; ``G`` is one more exit (maps need a goal)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,25 +146,34 @@ class Config:
     standard_states: int = 32
     """States of Standard imitation."""
     grid_slip: float = 0.1
-    """Slip probability of the gridworld."""
-    grid_step_cost: float = 0.01
-    """Cost per step of the gridworld."""
+    """Slip probability of the lava lake."""
 
     @classmethod
     def quick(cls) -> Config:
         return cls(n_seeds=24, horizons=(4, 8, 16, 32, 64))
 
 
-def build_mdps(config: Config) -> dict[str, tabular.TabularMDP]:
-    from toyrlhf.envs.gridworld import make_gridworld
+def lava_lake(horizon: int, slip: float) -> tuple[GridWorld, tabular.TabularMDP]:
+    """The lava lake: ``make_gridworld(LAVA_LAKE)``'s slippery dynamics with ``+1`` per step on the floor.
 
+    Returns the :class:`GridWorld` (geometry, for drawing) and the MDP that is learned
+    and evaluated: the gridworld's transitions, start and terminal cells, with reward
+    ``R[s, a] = 1`` on every non-terminal ``s`` and ``0`` in lava and at ``G``.
+    """
+    grid = make_gridworld(LAVA_LAKE, slip=slip, horizon=horizon, goal_reward=0.0, lava_reward=0.0)
+    m = grid.mdp
+    reward = jnp.broadcast_to(jnp.where(m.terminal, 0.0, 1.0)[:, None], (m.n_states, m.n_actions))
+    mdp = tabular.TabularMDP.from_successors(m.next_states, m.next_probs, reward, m.init, horizon, terminal=m.terminal)
+    return grid, mdp
+
+
+def build_mdps(config: Config) -> dict[str, tabular.TabularMDP]:
+    """The three MDPs of the sweep at the largest horizon: Reset Cliff, the lava lake, Standard imitation."""
     H = max(config.horizons)
     return {
-        "Reset Cliff": toy_mdps.reset_cliff(H, n_good=config.cliff_states),
-        "Standard imitation": toy_mdps.standard_imitation(H, n_states=config.standard_states),
-        "Slippery gridworld": make_gridworld(
-            GRID_MAP, slip=config.grid_slip, step_cost=config.grid_step_cost, horizon=H
-        ).mdp,
+        CLIFF: toy_mdps.reset_cliff(H, n_good=config.cliff_states),
+        LAKE: lava_lake(H, config.grid_slip)[1],
+        STANDARD: toy_mdps.standard_imitation(H, n_states=config.standard_states),
     }
 
 
@@ -149,24 +196,68 @@ def stationary_expert(mdp: tabular.TabularMDP) -> jax.Array:
     return tabular.solve(mdp).policy[0]
 
 
-def _gaps_at(mdp, expert_rewards, policy, horizons):
-    """``[len(horizons)]``: ``J_h(expert) - J_h(policy)`` for a prefix-consistent policy."""
-    gap = jnp.cumsum(expert_rewards - tabular.reward_per_step(mdp, policy))
-    return gap[horizons - 1]
+class MethodOutput(NamedTuple):
+    """What one method's sweep returns for one seed (a leading ``[n_seeds]`` axis after vmap)."""
+
+    gaps: jax.Array
+    """``[n_H]``: exact ``J_h(expert) - J_h(learner)`` at every horizon ``h`` of the sweep."""
+    errors: jax.Array
+    """``[2]``: mean per-step TV error on the expert's states and on the learner's own (largest H)."""
+    visits: jax.Array
+    """``[S]``: exact expected visits ``Σ_t d_t(s)`` of the learner trained at the largest H."""
 
 
-def _errors(mdp, learner, expert):
-    """Mean per-step TV error of ``learner`` on the expert's states and on its own (full horizon)."""
-    on_expert = tabular.disagreement(mdp, learner, expert, states_of=expert).mean()
-    on_own = tabular.disagreement(mdp, learner, expert, states_of=learner).mean()
-    return jnp.stack([on_expert, on_own])
+def _output(mdp, expert, expert_rewards, policies, horizons) -> MethodOutput:
+    """Gaps, errors and visits from ``policies [n_H, T, S, A]`` (one per horizon; the last is the largest H).
+
+    Horizon ``h`` counts the first ``h`` per-step rewards of the policy trained for ``h``.
+    """
+    H = mdp.horizon
+
+    def gap(policy, h):
+        lost = expert_rewards - tabular.reward_per_step(mdp, policy)
+        return jnp.sum(jnp.where(jnp.arange(H) < h, lost, 0.0))
+
+    gaps = jax.vmap(gap)(policies, horizons)
+    gaps = jnp.where(jnp.abs(gaps) < ROUND_OFF, 0.0, gaps)  # exact zeros, not float64 noise
+    learner = policies[-1]
+    errors = jnp.stack(
+        [
+            tabular.disagreement(mdp, learner, expert, states_of=expert).mean(),
+            tabular.disagreement(mdp, learner, expert, states_of=learner).mean(),
+        ]
+    )
+    return MethodOutput(gaps, errors, tabular.visitation(mdp, learner).sum(0))
 
 
-def make_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Array):
-    """``sweep(key) -> (gaps [M, n_H], errors [M, 2])`` for one seed; vmap over keys."""
+def make_sweeps(config: Config, mdp: tabular.TabularMDP, expert: jax.Array) -> dict:
+    """``{method: sweep(key) -> MethodOutput}`` for one seed each; vmap over keys.
+
+    Every method draws its demonstrations from the same ``key``, so all methods of a
+    seed learn from the same data set (DAgger uses the first ``N / n_rounds`` of it
+    as round 0).
+    """
     horizons = jnp.asarray(config.horizons)
-    S, A, H = mdp.n_states, mdp.n_actions, mdp.horizon
+    S, A = mdp.n_states, mdp.n_actions
+    n_H = len(config.horizons)
+    expert = tabular.time_indexed(mdp, expert)
     expert_rewards = tabular.reward_per_step(mdp, expert)
+    output = lambda policies: _output(mdp, expert, expert_rewards, policies, horizons)  # noqa: E731
+    every_horizon = lambda policy: jnp.broadcast_to(policy, (n_H, *policy.shape))  # noqa: E731 prefix-consistent
+
+    def demos_of(key):
+        return demo_lib.sample_demonstrations(jax.random.split(key)[0], mdp, expert, config.n_demos)
+
+    def bc_time_indexed(key):
+        demos = demos_of(key)
+        return output(every_horizon(bc.fit_tabular(demos, S, A, time_indexed=True, default_action=DEFAULT_ACTION)))
+
+    def bc_stationary(key):  # counts from the first h steps, for every h at once
+        demos = demos_of(key)
+        counts = jnp.cumsum(bc.action_counts(demos.observations, demos.actions, S, A, True), axis=0)
+        policies = bc.policy_from_counts(counts[horizons - 1], DEFAULT_ACTION)  # [n_H, S, A]
+        return output(jax.vmap(lambda p: tabular.time_indexed(mdp, p))(policies))
+
     dagger_train = dagger.make_train(
         dagger.DAggerConfig(
             n_rounds=config.dagger_rounds,
@@ -176,52 +267,24 @@ def make_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Array):
         mdp,
         expert,
     )
+
+    def dagger_sweep(key):
+        return output(every_horizon(dagger_train(jax.random.split(key)[1]).policy))
+
     irl_train = maxent_irl.make_train(
         maxent_irl.MaxEntIRLConfig(n_steps=config.irl_steps, learning_rate=config.irl_learning_rate), mdp
     )
 
-    def sweep(key):
-        key_demos, key_dagger = jax.random.split(key)
-        demos = demo_lib.sample_demonstrations(key_demos, mdp, expert, config.n_demos)
+    def maxent_irl_sweep(key):  # every horizon in one vmapped call
+        demos = demos_of(key)
+        return output(jax.vmap(lambda h: irl_train(demos, h).policy)(horizons))
 
-        # BC (time-indexed): one fit serves every horizon.
-        bc_time = bc.fit_tabular(demos, S, A, time_indexed=True, default_action=DEFAULT_ACTION)
-        gaps_time = _gaps_at(mdp, expert_rewards, bc_time, horizons)
-
-        # BC (stationary): counts from the first h steps, for every h at once.
-        counts = jnp.cumsum(bc.action_counts(demos.observations, demos.actions, S, A, True), axis=0)
-        bc_stationary = bc.policy_from_counts(counts[horizons - 1], DEFAULT_ACTION)  # [n_H, S, A]
-
-        def stationary_gap(policy, h):
-            return jnp.sum(jnp.where(jnp.arange(H) < h, expert_rewards - tabular.reward_per_step(mdp, policy), 0.0))
-
-        gaps_stationary = jax.vmap(stationary_gap)(bc_stationary, horizons)
-
-        # DAgger: time-indexed learner, prefix-consistent.
-        dagger_policy = dagger_train(key_dagger).policy
-        gaps_dagger = _gaps_at(mdp, expert_rewards, dagger_policy, horizons)
-
-        # MaxEnt IRL: every horizon in one vmapped call.
-        irl_policies = jax.vmap(lambda h: irl_train(demos, h).policy)(horizons)  # [n_H, H, S, A]
-
-        def irl_gap(policy, h):
-            return jnp.sum(jnp.where(jnp.arange(H) < h, expert_rewards - tabular.reward_per_step(mdp, policy), 0.0))
-
-        gaps_irl = jax.vmap(irl_gap)(irl_policies, horizons)
-
-        gaps = jnp.stack([gaps_time, gaps_stationary, gaps_dagger, gaps_irl])
-        gaps = jnp.where(jnp.abs(gaps) < ROUND_OFF, 0.0, gaps)  # exact zeros, not float64 noise
-        errors = jnp.stack(
-            [
-                _errors(mdp, bc_time, expert),
-                _errors(mdp, bc_stationary[-1], expert),
-                _errors(mdp, dagger_policy, expert),
-                _errors(mdp, irl_policies[-1], expert),
-            ]
-        )
-        return gaps, errors
-
-    return sweep
+    return {
+        "BC (time-indexed)": bc_time_indexed,
+        "BC (stationary)": bc_stationary,
+        "DAgger": dagger_sweep,
+        "MaxEnt IRL": maxent_irl_sweep,
+    }
 
 
 def seed_mean_slope(horizons, gaps) -> float:
@@ -238,9 +301,47 @@ def seed_mean_slope(horizons, gaps) -> float:
 
 
 def _ratio_interval(a, b):
-    """Bootstrap over seeds of mean(a[:, -1]) / mean(b[:, -1]) (paired resampling)."""
+    """Bootstrap over seeds of mean(a) / mean(b) (paired resampling)."""
     pairs = np.stack([a, b], axis=1)
     return bootstrap_interval(pairs, lambda p: float(p[:, 0].mean() / p[:, 1].mean()))
+
+
+def resources(config: Config) -> dict[str, str]:
+    """What each method consumed per data set at the largest H (DESIGN.md pitfall 6)."""
+    N, H, rounds = config.n_demos, max(config.horizons), config.dagger_rounds
+    return {
+        "BC (time-indexed)": f"{N * H} expert labels, 0 env steps, no dynamics model",
+        "BC (stationary)": f"{N * H} expert labels, 0 env steps, no dynamics model",
+        "DAgger": f"{N * H} expert labels, {(rounds - 1) * (N // rounds) * H} env steps, no dynamics model",
+        "MaxEnt IRL": f"{N * H} expert labels, 0 env steps, known dynamics",
+    }
+
+
+def run_sweeps(config: Config, progress: Progress):
+    """Run every method on every MDP: ``(outputs {mdp: {method: MethodOutput [n_seeds]}}, timings)``."""
+    if config.n_demos % config.dagger_rounds:
+        raise ValueError(f"n_demos ({config.n_demos}) must be a multiple of dagger_rounds ({config.dagger_rounds})")
+    mdps = build_mdps(config)
+    keys = jax.random.split(jax.random.key(0), config.n_seeds)
+    outputs, timings = {}, {}
+    for i, (name, mdp) in enumerate(mdps.items()):
+        sweeps = make_sweeps(config, mdp, stationary_expert(mdp))
+
+        def every_method(key, sweeps=sweeps):
+            return {method: sweep(key) for method, sweep in sweeps.items()}
+
+        progress(f"{NAME}: [{i + 1}/{len(mdps)}] {name}: compiling ({config.n_seeds} seeds, {len(sweeps)} methods)")
+        compiled, c_s = timed(jax.jit(jax.vmap(every_method)).lower(keys).compile)
+        out, r_s = timed(compiled, keys)
+        progress(f"{NAME}: {name}: compiled in {c_s:.1f}s, ran in {r_s:.1f}s")
+        for method, o in out.items():
+            if not np.all(np.isfinite(np.asarray(o.gaps))):
+                raise FloatingPointError(f"{method} on {name}: non-finite gap (NaN in training?)")
+        outputs[name] = {method: MethodOutput(*(np.asarray(x) for x in o)) for method, o in out.items()}
+        timings[f"compile_s/{name}"], timings[f"run_s/{name}"] = c_s, r_s
+    timings["compile_s"] = sum(v for k, v in timings.items() if k.startswith("compile_s/"))
+    timings["run_s"] = sum(v for k, v in timings.items() if k.startswith("run_s/"))
+    return mdps, outputs, timings
 
 
 def run(quick: bool = True, seeds: int | None = None, progress: Progress | None = None) -> ExperimentResult:
@@ -248,43 +349,26 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
     config = Config.quick() if quick else Config()
     if seeds is not None:
         config = dataclasses.replace(config, n_seeds=seeds)
-    if config.n_demos % config.dagger_rounds:
-        raise ValueError(f"n_demos ({config.n_demos}) must be a multiple of dagger_rounds ({config.dagger_rounds})")
-    mdps = build_mdps(config)
+    mdps, outputs, timings = run_sweeps(config, progress)
     names = list(mdps)
-    experts = {name: stationary_expert(m) for name, m in mdps.items()}
-    keys = jax.random.split(jax.random.key(0), config.n_seeds)
+    gaps = {name: np.stack([outputs[name][m].gaps for m in METHODS], axis=1) for name in names}  # [n, M, n_H]
     horizons = np.asarray(config.horizons)
-
-    gaps, errors, compile_s, run_s = {}, {}, 0.0, 0.0
-    for i, (name, mdp) in enumerate(mdps.items()):
-        fn = jax.jit(jax.vmap(make_sweep(config, mdp, experts[name])))
-        progress(f"{NAME}: [{i + 1}/{len(mdps)}] {name}: compiling ({config.n_seeds} seeds, {len(METHODS)} methods)")
-        compiled, c_s = timed(fn.lower(keys).compile)
-        (g, e), r_s = timed(compiled, keys)
-        progress(f"{NAME}: {name}: compiled in {c_s:.1f}s, ran in {r_s:.1f}s")
-        gaps[name], errors[name] = np.asarray(g), np.asarray(e)  # [n, M, n_H], [n, M, 2]
-        compile_s, run_s = compile_s + c_s, run_s + r_s
-
-    bc_time, stationary, dag, irl = range(len(METHODS))
-    cliff, standard = "Reset Cliff", "Standard imitation"
-    rho = np.asarray(mdps[cliff].init)[: config.cliff_states]
+    rho = np.asarray(mdps[CLIFF].init)[: config.cliff_states]
     expected, eps_n = reset_cliff_bc_expected_gap(rho, config.n_demos, horizons)
 
     # 1. mean gap at the largest H vs the exact expected gap.
-    last = gaps[cliff][:, bc_time, -1]
+    bc_cliff = outputs[CLIFF]["BC (time-indexed)"].gaps  # [n, n_H]
+    last = bc_cliff[:, -1]
     mean, lo, hi = mean_and_interval(last)
     se = float(last.std(ddof=1) / np.sqrt(len(last)))
     z = float((mean - expected[-1]) / se)
-    all_z = (gaps[cliff][:, bc_time].mean(0) - expected) / (gaps[cliff][:, bc_time].std(0, ddof=1) / np.sqrt(len(last)))
+    all_z = (bc_cliff.mean(0) - expected) / (bc_cliff.std(0, ddof=1) / np.sqrt(len(last)))
 
-    def slope_with_interval(name, m):
-        return bootstrap_interval(gaps[name][:, m], lambda g: seed_mean_slope(horizons, g))
+    def slope_with_interval(name):
+        return bootstrap_interval(outputs[name]["BC (time-indexed)"].gaps, lambda g: seed_mean_slope(horizons, g))
 
-    slope_cliff = slope_with_interval(cliff, bc_time)
-    slope_standard = slope_with_interval(standard, bc_time)
-    irl_ratio = _ratio_interval(gaps[cliff][:, irl, -1], gaps[cliff][:, bc_time, -1])
-    dagger_ratio = _ratio_interval(gaps[cliff][:, dag, -1], gaps[cliff][:, bc_time, -1])
+    slope_cliff = slope_with_interval(CLIFF)
+    slope_standard = slope_with_interval(STANDARD)
     H = int(horizons[-1])
     fit = (
         f"log-log least squares of the seed-mean gap over H in {list(config.horizons)}; "
@@ -313,13 +397,20 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
             bool(0.9 <= slope_standard[0] <= 1.1),
             fit,
         ),
-        Criterion(
-            f"MaxEnt IRL gap at H={H} at most 0.1 of BC (time-indexed)'s on Reset Cliff",
-            irl_ratio[0],
-            irl_ratio[1:],
-            bool(irl_ratio[0] <= 0.1),
-            "ratio of seed-mean gaps; paired bootstrap over seeds",
-        ),
+    ]
+    for method in IRL_METHODS:
+        ratio = _ratio_interval(outputs[CLIFF][method].gaps[:, -1], last)
+        criteria.append(
+            Criterion(
+                f"{method} gap at H={H} at most 0.1 of BC (time-indexed)'s on Reset Cliff",
+                ratio[0],
+                ratio[1:],
+                bool(ratio[0] <= 0.1),
+                "ratio of seed-mean gaps; paired bootstrap over seeds",
+            )
+        )
+    dagger_ratio = _ratio_interval(outputs[CLIFF]["DAgger"].gaps[:, -1], last)
+    criteria.append(
         Criterion(
             f"DAgger gap at H={H} at least 0.8 of BC (time-indexed)'s on Reset Cliff",
             dagger_ratio[0],
@@ -327,69 +418,71 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
             bool(dagger_ratio[0] >= 0.8),
             f"equal label budget ({config.dagger_rounds} rounds x {config.n_demos // config.dagger_rounds} "
             "episodes); ratio of seed-mean gaps; paired bootstrap over seeds",
-        ),
-    ]
-    slopes = {
-        name: {method: seed_mean_slope(horizons, gaps[name][:, m]) for m, method in enumerate(METHODS)}
-        for name in names
-    }
+        )
+    )
+    slopes = {name: {m: seed_mean_slope(horizons, outputs[name][m].gaps) for m in METHODS} for name in names}
+    grid, _ = lava_lake(H, config.grid_slip)
+    expert_visits = np.asarray(tabular.visitation(mdps[LAKE], stationary_expert(mdps[LAKE])).sum(0))
+    lava = np.asarray(mdps[LAKE].terminal)
     measurements = {
         "slopes": slopes,
         "mean_gap_at_largest_H": {
-            name: {method: float(gaps[name][:, m, -1].mean()) for m, method in enumerate(METHODS)} for name in names
+            name: {m: float(outputs[name][m].gaps[:, -1].mean()) for m in METHODS} for name in names
         },
         "per_step_error_on_expert_states_and_own_states": {
-            name: {method: errors[name][:, m].mean(0).tolist() for m, method in enumerate(METHODS)}
-            for name in names
+            name: {m: outputs[name][m].errors.mean(0).tolist() for m in METHODS} for name in names
+        },
+        "lava_lake_expected_steps_absorbed_at_largest_H": {
+            "expert": float(expert_visits[lava].sum()),
+            **{m: float(outputs[LAKE][m].visits[:, lava].sum(1).mean()) for m in METHODS},
         },
         "reset_cliff_eps_N": eps_n,
         "reset_cliff_bc_z_scores_every_H": all_z.tolist(),
-        "resources_per_data_set_at_largest_H": {
-            "BC (time-indexed)": f"{config.n_demos * H} expert labels, 0 env steps, no dynamics model",
-            "BC (stationary)": f"{config.n_demos * H} expert labels, 0 env steps, no dynamics model",
-            "DAgger": f"{config.n_demos * H} expert labels, "
-            f"{(config.dagger_rounds - 1) * (config.n_demos // config.dagger_rounds) * H} env steps, no dynamics model",
-            "MaxEnt IRL": f"{config.n_demos * H} expert labels, 0 env steps, known dynamics",
-        },
-        "not_run": "GAIL (toyrlhf/algorithms/gail.py not written yet)",
+        "resources_per_data_set_at_largest_H": resources(config),
+        "not_run": [] if "GAIL" in METHODS else ["GAIL (toyrlhf/algorithms/gail.py not committed yet)"],
     }
     arrays = {
         "horizons": horizons,
         "reset_cliff_expected_bc_gap": expected,
+        "lava_lake_expert_visits": expert_visits,
         **{f"gaps/{name}": gaps[name] for name in names},
-        **{f"errors/{name}": errors[name] for name in names},
+        **{f"errors/{name}": np.stack([outputs[name][m].errors for m in METHODS], axis=1) for name in names},
+        "lava_lake_visits": np.stack([outputs[LAKE][m].visits for m in METHODS], axis=1),  # [n, M, S]
     }
-    figure = plot(names, horizons, gaps, expected, slopes)
+    figure = plot(names, horizons, gaps, expected, slopes, grid, expert_visits, arrays["lava_lake_visits"])
     return ExperimentResult(
         name=NAME,
         claim=CLAIM,
         config={**dataclasses.asdict(config), "quick": quick, "mdps": names, "methods": list(METHODS),
-                "default_action": DEFAULT_ACTION},
+                "default_action": DEFAULT_ACTION, "lava_lake_map": list(LAVA_LAKE)},
         arrays=arrays,
         criteria=criteria,
         figure=figure,
-        timings={"compile_s": compile_s, "run_s": run_s},
+        timings=timings,
         measurements=measurements,
     )
 
 
-def plot(names, horizons, gaps, expected, slopes):
-    """One slide: a log-log panel per MDP, a seed band per method; Reset Cliff shows the exact BC curve."""
+def plot(names, horizons, gaps, expected, slopes, grid, expert_visits, visits):
+    """One slide. Top: a log-log panel per MDP, a seed band per method; Reset Cliff shows the exact BC
+    curve. Bottom: the lava lake's expected visits under the expert, then each learner's minus the expert's."""
     import matplotlib.pyplot as plt
 
-    from toyrlhf.plotting import apply_style, loglog_axes, seed_band, slope_guide
+    from toyrlhf.plotting import apply_style, draw_values, draw_visitation, loglog_axes, seed_band, slope_guide
 
     apply_style()
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2))
+    n_bottom = len(METHODS) + 1
+    fig = plt.figure(figsize=(max(4.6 * len(names), 3.2 * n_bottom), 8.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.3, 1.0])
     colors = plt.cm.tab10(np.arange(len(METHODS)))
-    for ax, name in zip(axes, names, strict=True):
+    for i, (ax, name) in enumerate(zip(top.subplots(1, len(names)), names, strict=True)):
         for m, method in enumerate(METHODS):
             ys = gaps[name][:, m]
             if np.sum(ys.mean(0) > 0) >= 3:
                 seed_band(ax, horizons, ys, label=f"{method} ({slopes[name][method]:.2f})", color=colors[m])
             else:
                 ax.plot([], [], color=colors[m], label=f"{method} (gap 0 at some H)")
-        if name == "Reset Cliff":
+        if name == CLIFF:
             ax.plot(horizons, expected, "ko", ms=4, mfc="none", label="BC exact expectation")
         y0 = max(float(gaps[name][:, 0, 0].mean()), 1e-6)
         slope_guide(ax, horizons, y0, 1, "∝ H")
@@ -397,10 +490,35 @@ def plot(names, horizons, gaps, expected, slopes):
         loglog_axes(ax)
         ax.set_xticks(horizons, [str(h) for h in horizons], minor=False)
         ax.set_xticks([], minor=True)
-        ax.set_title(name)
+        ax.set_title(name + (" (control)" if name == STANDARD else ""), fontsize=11)
         ax.set_xlabel("horizon H")
         ax.legend(fontsize=7, title="method (log-log slope)", title_fontsize=7, loc="upper left")
-    axes[0].set_ylabel("gap J(expert) − J(learner), mean ± 95% CI")
-    fig.suptitle("Learners from N fixed demonstrations: exact return gap against horizon", fontsize=11)
-    fig.tight_layout()
+        if i == 0:
+            ax.set_ylabel("gap J(expert) − J(learner)\nmean ± 95% CI")
+    top.suptitle("Learners from N fixed demonstrations: exact return gap against horizon", fontsize=11)
+    panels = bottom.subplots(1, n_bottom)
+    H = int(horizons[-1])
+    ax = panels[0]
+    draw_visitation(ax, grid, expert_visits, mask_terminal=False, colorbar=False, norm=_log_norm(expert_visits))
+    ax.set_title(f"expert: expected visits, H={H}", fontsize=9)
+    diff = visits.mean(0) - expert_visits  # [M, S]
+    scale = max(float(np.abs(diff).max()), 1e-9)
+    for m, method in enumerate(METHODS):
+        ax = panels[m + 1]
+        lava = diff[m][np.asarray(grid.terminal)].sum()
+        draw_values(ax, grid, diff[m], cmap="RdBu_r", colorbar=m == len(METHODS) - 1, annotate=False,
+                    vmin=-scale, vmax=scale)
+        ax.set_title(f"{method} − expert\n(+{lava:.2g} steps in lava/exit)", fontsize=9)
+    bottom.suptitle(
+        f"Lava lake: where each learner's expected visits leave the expert's (mean over data sets, H={H}; "
+        "red = more than the expert)",
+        fontsize=10,
+    )
     return fig
+
+
+def _log_norm(values):
+    from matplotlib.colors import LogNorm
+
+    positive = np.asarray(values)[np.asarray(values) > 0]
+    return LogNorm(vmin=max(float(positive.min()), 1e-3), vmax=float(positive.max()))
