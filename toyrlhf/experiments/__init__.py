@@ -11,6 +11,7 @@ from types import ModuleType
 MODULES = (
     "toyrlhf.experiments.compounding_error_exact",
     "toyrlhf.experiments.compounding_error",
+    "toyrlhf.experiments.bc_vs_irl_data",
     "toyrlhf.experiments.overoptimization",
     "toyrlhf.experiments.ppo_stability",
 )
