@@ -47,3 +47,69 @@ def test_reset_cliff_closed_form_is_the_trap_formula_at_small_eps():
     np.testing.assert_allclose(gaps, eps * np.array([1, 3, 55]), rtol=10 * eps * 10)  # ≈ ε H(H+1)/2
     zero, eps0 = reset_cliff_bc_expected_gap(np.array([1.0]), 5, [3])
     assert eps0 == 0.0 and zero[0] == 0.0
+
+
+# -- the sweep's pieces, on small shapes (one module-scoped compile per function) -------------------
+
+from toyrlhf.experiments import compounding_error as ce  # noqa: E402
+
+
+def test_lava_lake_pays_one_per_step_on_the_floor_and_keeps_the_gridworld_dynamics():
+    grid, mdp = ce.lava_lake(horizon=8, slip=0.1)
+    terminal = np.asarray(mdp.terminal)
+    np.testing.assert_array_equal(terminal, grid.terminal)
+    assert terminal.sum() == len(grid.lava_states) + len(grid.goal_states) == 27 + 1
+    assert (~terminal).sum() == 35  # the 5 x 7 floor
+    np.testing.assert_array_equal(np.asarray(mdp.R), np.where(terminal, 0.0, 1.0)[:, None] * np.ones((1, 4)))
+    np.testing.assert_array_equal(np.asarray(mdp.next_states), np.asarray(grid.mdp.next_states))
+    np.testing.assert_allclose(np.asarray(mdp.init)[grid.start_states], 1 / 6)
+    # The expert stays on the floor almost surely: two slips in a row toward the lava are needed.
+    expert = ce.stationary_expert(mdp)
+    assert 8 - 0.01 < float(tabular.evaluate(mdp, expert)) <= 8
+
+
+@pytest.fixture(scope="module")
+def cliff_sweep():
+    config = ce.Config(n_demos=8, horizons=(2, 4, 8), n_seeds=400, dagger_rounds=2, irl_steps=60)
+    mdp = toy_mdps.reset_cliff(8, n_good=4)
+    sweeps = ce.make_sweeps(config, mdp, ce.stationary_expert(mdp))
+    keys = jax.random.split(jax.random.key(1), config.n_seeds)
+    methods = ("BC (time-indexed)", "BC (stationary)", "MaxEnt IRL")
+    out = jax.jit(jax.vmap(lambda k: {m: sweeps[m](k) for m in methods}))(keys)
+    return config, mdp, {m: jax.tree.map(np.asarray, o) for m, o in out.items()}
+
+
+def test_time_indexed_bc_sweep_matches_the_closed_form_monte_carlo(cliff_sweep):
+    """400 simulated data sets: the mean exact gap at every H within 4 standard errors of E[gap_H]."""
+    config, mdp, out = cliff_sweep
+    gaps = out["BC (time-indexed)"].gaps
+    expected, eps = ce.reset_cliff_bc_expected_gap(np.asarray(mdp.init)[:4], config.n_demos, config.horizons)
+    assert eps > 0.05  # small N: the learner really errs
+    se = gaps.std(0, ddof=1) / np.sqrt(len(gaps))
+    assert np.all(np.abs(gaps.mean(0) - expected) <= 4 * se), (gaps.mean(0), expected, se)
+    assert np.all(np.diff(gaps.mean(0)) > 0)
+
+
+def test_stationary_bc_pools_more_data_and_maxent_irl_does_not_fall(cliff_sweep):
+    _, _, out = cliff_sweep
+    time_indexed, stationary = out["BC (time-indexed)"].gaps, out["BC (stationary)"].gaps
+    # Pooling N h samples sees every state more often than N samples per step: never worse, and
+    # strictly better on average at the largest H.
+    assert stationary[:, -1].mean() < 0.5 * time_indexed[:, -1].mean()
+    # MaxEnt IRL plans through the known dynamics: its gap does not grow with H (its stationary
+    # reward also pools the N h samples, so it shrinks) and stays far below time-indexed BC's.
+    irl = out["MaxEnt IRL"].gaps.mean(0)
+    assert np.all(np.diff(irl) <= 0), irl
+    assert irl[-1] < 0.1 * time_indexed[:, -1].mean()
+
+
+def test_visits_and_errors_are_exact_quantities(cliff_sweep):
+    config, mdp, out = cliff_sweep
+    H = max(config.horizons)
+    for o in out.values():
+        np.testing.assert_allclose(o.visits.sum(-1), H, atol=1e-9)  # Σ_t Σ_s d_t(s) = H
+        assert np.all((o.errors >= 0) & (o.errors <= 1))
+    # A learner that falls spends its remaining steps in the bad state: visits there = H - J.
+    bad = 4  # reset_cliff(n_good=4): the absorbing state
+    bc_time = out["BC (time-indexed)"]
+    np.testing.assert_allclose(bc_time.visits[:, bad], bc_time.gaps[:, -1], atol=1e-9)
