@@ -47,6 +47,7 @@ import optax
 
 from toyrlhf.algorithms.preferences import bradley_terry_loss
 from toyrlhf.envs.token_mdp import TokenEnv, TokenState, TokenTask, path_state_indices, step_mask
+from toyrlhf.optimize import minimize
 
 LogProbFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
@@ -143,13 +144,6 @@ def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
                 weights,
             )
 
-        def step(carry, _):
-            params, opt = carry
-            loss, grads = jax.value_and_grad(loss_fn)(params)
-            updates, opt = tx.update(grads, opt, params)
-            return (optax.apply_updates(params, updates), opt), loss
-
-        (params, _), losses = jax.lax.scan(step, (ref_params, tx.init(ref_params)), None, length=config.n_steps)
-        return params, losses
+        return minimize(loss_fn, ref_params, tx, config.n_steps)
 
     return train

@@ -44,6 +44,7 @@ import optax
 from toyrlhf import tabular
 from toyrlhf.envs.token_mdp import response_length
 from toyrlhf.nets import MLP, Table
+from toyrlhf.optimize import minimize
 
 # ------------------------------------------------------------------------------------------
 # The synthetic labeller
@@ -307,14 +308,7 @@ def fit_reward_model(
             penalty = sum(jnp.sum(x**2) for x in jax.tree.leaves(p))
             return bradley_terry_loss(r1, r2, prefer_first, w) + config.l2 * penalty
 
-        def step(carry, _):
-            p, opt = carry
-            loss, grads = jax.value_and_grad(loss_fn)(p)
-            updates, opt = tx.update(grads, opt, p)
-            return (optax.apply_updates(p, updates), opt), loss
-
-        (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, length=config.n_steps)
-        return p, losses
+        return minimize(loss_fn, p, tx, config.n_steps)
 
     params, losses = jax.vmap(fit_one)(params, member_weights)
     return params, losses.mean(0)
