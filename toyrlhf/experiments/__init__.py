@@ -14,6 +14,7 @@ MODULES = (
     "toyrlhf.experiments.bc_vs_irl_data",
     "toyrlhf.experiments.overoptimization",
     "toyrlhf.experiments.ppo_stability",
+    "toyrlhf.experiments.sparsity_action_dim",
 )
 
 
