@@ -1,0 +1,389 @@
+"""Generative Adversarial Imitation Learning (Ho & Ermon 2016): PPO on a discriminator's reward.
+
+Usage (tabular; the same call works on CartPole with an MLP discriminator)::
+
+    from toyrlhf import demonstrations, tabular
+    from toyrlhf.algorithms import gail
+    from toyrlhf.envs import reset_cliff, tabular_env
+
+    mdp = reset_cliff(horizon=10, n_good=5)
+    demos = demonstrations.sample_demonstrations(key_demos, mdp, demonstrations.tabular_expert(mdp), 8)
+    env, env_params = tabular_env(mdp, "index")
+    config = gail.GAILConfig.tabular()                        # Table policy, critic and discriminator
+    train = gail.make_train(config, env, env_params)
+    result, metrics = jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, demos)   # seeds; in_axes=(0, 0): data sets
+    policy = gail.tabular_policy(config, result, env_params)  # [seeds, S, A]
+    returns = jax.vmap(lambda p: tabular.evaluate(mdp, p))(policy)
+    result.resources                                          # expert labels, env steps, known_dynamics=False
+
+Discriminator and sign convention. ``D_ψ(s, a) = σ(f_ψ(s, a))`` is the probability
+that the pair came from the expert; ``f_ψ`` is a logit (a table ``[S, A]`` or an
+MLP from observations to one logit per action). It is trained by logistic
+regression, expert = 1, learner = 0 (:func:`discriminator_loss`)::
+
+    L(ψ) = − E_{(s,a)~ρ_E}[log D_ψ(s,a)] − E_{(s,a)~ρ_π}[log(1 − D_ψ(s,a))]
+         =   E_{ρ_E}[softplus(−f_ψ)] + E_{ρ_π}[softplus(f_ψ)],
+
+whose minimiser over all functions is ``D* = ρ_E / (ρ_E + ρ_π)``, i.e.
+``f* = log ρ_E(s,a) − log ρ_π(s,a)``. Three rewards are in use:
+
+- ``−log(1 − D) = softplus(f) > 0``: always positive, so every extra step alive
+  earns reward; an episode that can end early is pushed to *survive* whatever
+  the expert did (survival bias);
+- ``log D = −softplus(−f) < 0``: always negative, so the learner is pushed to
+  *end* episodes early (termination bias);
+- ``log D − log(1 − D) = f``: either sign. At ``D*`` it is ``log ρ_E/ρ_π``, so
+  the RL objective ``E_{ρ_π}[f*] = −KL(ρ_π ‖ ρ_E)`` is occupancy matching
+  (reverse KL), the GAIL/AIRL fixed point, with no built-in preference for
+  living or dying.
+
+**We use ``r(s, a) = f_ψ(s, a) = log D − log(1 − D)``** (:func:`discriminator_reward`),
+and the reward is higher where the discriminator believes "expert". Its sign
+alone carries no bias, but termination still would: an episode that ends gets
+zero reward afterwards, so a learner facing negative rewards would learn to end
+episodes. Absorbing states are therefore handled explicitly (Kostrikov et al.
+2019, "Discriminator-Actor-Critic", DESIGN.md pitfall 7):
+
+- **Tabular envs** (:class:`~toyrlhf.envs.functional.TabularEnv`): the MDP's
+  terminal flags are dropped (its terminal states are already absorbing with
+  zero true reward), so every episode lasts exactly ``T`` steps, like the
+  demonstrations (which record the absorbing steps as real data). The learner is
+  paid ``f_ψ(s_abs, a)`` on every step it spends in an absorbing state, and the
+  discriminator learns that state's logit from data like any other.
+- **Other envs** (CartPole) are wrapped by :class:`WithAbsorbing`, which appends
+  a flag to the observation: 0 in live states, and ``next_obs = (0, …, 0, 1)``
+  on a terminating step. The discriminator has one extra logit ``f_abs`` for the
+  absorbing state, and the terminating transition is paid its own reward plus
+  the discounted value of staying absorbed forever::
+
+      r_t = f_ψ(s_t, a_t) + 1[s_{t+1} absorbing] · γ/(1 − γ) · f_abs,
+
+  (``Σ_{k≥1} γ^k f_abs``) while PPO treats the step as terminated (no bootstrap),
+  which is exactly the return of the infinite absorbing tail. Each terminated
+  learner transition is one absorbing sample for the discriminator; on the
+  expert side an episode shorter than the demonstrations' ``T`` is taken to have
+  terminated (one absorbing sample each). The policy and critic never see the
+  flag (:class:`DropFlag`), so the learned actor reads plain observations.
+
+Pseudocode (one ``lax.scan`` over ``U = config.ppo.n_updates`` rounds; the whole
+run is ``train(key, demos)``, jit-able, vmapped over keys for seeds)::
+
+    for round in 1..U:
+        roll out π for ``disc_n_steps`` steps in N envs  → learner pairs (and absorbing samples)
+        ψ ← ``disc_grad_steps`` Adam steps on L(ψ) (all expert pairs vs these learner pairs)
+        one PPO update (toyrlhf.algorithms.ppo, its ``reward_fn`` hook) on r = f_ψ
+
+The discriminator's rollout is separate from PPO's own (``ppo.make_ppo``'s
+update does not hand back its batch), so it costs ``U N disc_n_steps`` extra
+environment steps, counted in the resources.
+
+Resources: the expert labels are the valid demonstration steps; environment
+steps are all the learner's rollouts (PPO's and the discriminator's); no
+dynamics model is used (``known_dynamics=False``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from toyrlhf import tabular
+from toyrlhf.algorithms import ppo
+from toyrlhf.algorithms.resources import Resources
+from toyrlhf.demonstrations import Demonstrations
+from toyrlhf.envs.functional import Environment, Step, TabularEnv, TabularParams
+from toyrlhf.nets import MLP, Network, Table
+from toyrlhf.optimize import minimize
+from toyrlhf.rollout import rollout, start
+
+# ------------------------------------------------------------------------------------------
+# Absorbing state for environments that terminate
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WithAbsorbing:
+    """``inner`` with an absorbing flag appended to its flat observation ``[D] -> [D + 1]``.
+
+    Live observations end in 0; the observation after a terminating step is
+    ``(0, …, 0, 1)`` (the absorbing state). Rewards, termination and truncation are
+    ``inner``'s. Used by GAIL on non-tabular environments (module docstring).
+    """
+
+    inner: Any
+    """The wrapped functional environment (flat observations ``[D]``)."""
+
+    @property
+    def n_actions(self) -> int:
+        return self.inner.n_actions
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return (self.inner.observation_shape[0] + 1,)
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        obs, state = self.inner.reset(key, params)
+        return live_observation(obs), state
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> Step:
+        step = self.inner.step(key, state, action, params)
+        absorbing = jnp.zeros(self.observation_shape, step.obs.dtype).at[-1].set(1)
+        return step._replace(obs=jnp.where(step.terminated, absorbing, live_observation(step.obs)))
+
+
+def live_observation(obs: jax.Array) -> jax.Array:
+    """``[..., D] -> [..., D + 1]``: a live (non-absorbing) observation of :class:`WithAbsorbing`."""
+    return jnp.concatenate([obs, jnp.zeros((*obs.shape[:-1], 1), obs.dtype)], axis=-1)
+
+
+@dataclass(frozen=True)
+class DropFlag:
+    """A network that ignores the last input feature (the absorbing flag); its params are ``net``'s on ``[D]``."""
+
+    net: Network = field(default_factory=MLP)
+
+    def init(self, key: jax.Array, in_dim: int, out_dim: int, scale: float = 1.0) -> Any:
+        return self.net.init(key, in_dim - 1, out_dim, scale)
+
+    def apply(self, params: Any, x: jax.Array) -> jax.Array:
+        return self.net.apply(params, x[..., :-1])
+
+
+# ------------------------------------------------------------------------------------------
+# Discriminator
+# ------------------------------------------------------------------------------------------
+
+
+class DiscriminatorParams(NamedTuple):
+    net: Any
+    """Parameters of ``config.discriminator``: observations ``[D]`` (or a state index) -> ``[A]`` logits."""
+    absorbing: jax.Array
+    """``[]`` float32: the logit ``f_abs`` of the absorbing state (unused on tabular envs)."""
+
+
+def discriminator_loss(expert_logits, learner_logits, expert_weights, learner_weights) -> jax.Array:
+    """Logistic loss of the discriminator, expert = 1, learner = 0 (Ho & Ermon 2016, eq. 17 with D for "expert").
+
+    ``L = Σ_i w^E_i softplus(−f^E_i) / Σ_i w^E_i + Σ_j w^π_j softplus(f^π_j) / Σ_j w^π_j``
+    ``  = −E_E[log D] − E_π[log(1 − D)]`` with ``D = σ(f)``.
+
+    Args: logits ``f`` and non-negative weights (e.g. a valid mask, or counts), ``[n_E]`` and ``[n_π]``.
+    Returns ``[]``. Lower when expert logits are high and learner logits low.
+    """
+    if expert_logits.shape != expert_weights.shape or learner_logits.shape != learner_weights.shape:
+        raise ValueError(
+            f"logits and weights must match: expert {expert_logits.shape} vs {expert_weights.shape}, "
+            f"learner {learner_logits.shape} vs {learner_weights.shape}"
+        )
+    expert = jnp.sum(expert_weights * jax.nn.softplus(-expert_logits)) / jnp.maximum(expert_weights.sum(), 1e-12)
+    learner = jnp.sum(learner_weights * jax.nn.softplus(learner_logits)) / jnp.maximum(learner_weights.sum(), 1e-12)
+    return expert + learner
+
+
+def discriminator_reward(logits: jax.Array) -> jax.Array:
+    """GAIL's reward from discriminator logits: ``r = log D − log(1 − D) = f`` (sign: module docstring)."""
+    return logits
+
+
+# ------------------------------------------------------------------------------------------
+# Configuration, outputs
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GAILConfig:
+    """Settings of GAIL (static: they fix shapes and program structure)."""
+
+    ppo: ppo.PPOConfig = field(default_factory=ppo.PPOConfig)
+    """The policy learner; its ``n_updates`` is the number of GAIL rounds, its ``hyper`` the PPO numbers."""
+    discriminator: Network = field(default_factory=lambda: MLP((64, 64)))
+    """Network of ``f_ψ``: observation -> one logit per action (``Table()`` for index observations)."""
+    disc_n_steps: int = 16
+    """Steps per env of the learner rollout that feeds the discriminator each round."""
+    disc_grad_steps: int = 4
+    """Full-batch Adam steps on the discriminator each round (Adam restarts every round)."""
+    disc_learning_rate: float = 3e-4
+    """Adam step size of the discriminator."""
+
+    def __post_init__(self):
+        for name in ("disc_n_steps", "disc_grad_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.disc_learning_rate > 0:
+            raise ValueError(f"disc_learning_rate must be positive, got {self.disc_learning_rate}")
+
+    @classmethod
+    def tabular(cls, n_updates: int = 60, learning_rate: float = 0.1, **kwargs) -> GAILConfig:
+        """Tables for policy, critic and discriminator (index observations); settings used by the tests."""
+        ppo_config = ppo.PPOConfig(
+            n_envs=16, n_steps=32, n_updates=n_updates, actor=Table(), critic=Table(),
+            hyper=ppo.PPOHyperparams(learning_rate=learning_rate, ent_coef=0.0),
+        )
+        defaults = dict(discriminator=Table(), disc_n_steps=16, disc_grad_steps=4, disc_learning_rate=0.1)
+        return cls(ppo=ppo_config, **{**defaults, **kwargs})
+
+
+class GAILResult(NamedTuple):
+    """What one GAIL run returns (vmap adds a leading ``[seeds]`` axis to every leaf)."""
+
+    ppo: ppo.PPOState
+    """Final PPO state; ``ppo.params.actor`` is the imitation policy (for ``config.ppo.actor`` on plain obs)."""
+    discriminator: DiscriminatorParams
+    """Final discriminator."""
+    resources: Resources
+    """Expert labels, environment steps (PPO's and the discriminator's rollouts), ``known_dynamics=False``."""
+
+
+class GAILMetrics(NamedTuple):
+    """Per-round metrics, each ``[U]`` per run."""
+
+    ppo: ppo.PPOMetrics
+    """PPO's metrics (``ppo.episode_return`` is the *true* env return of the learner)."""
+    disc_loss: jax.Array
+    """Discriminator loss after the round's steps."""
+    expert_reward: jax.Array
+    """Mean learned reward ``f`` on the expert's pairs (absorbing samples included)."""
+    learner_reward: jax.Array
+    """Mean learned reward ``f`` on the learner's pairs (absorbing samples included)."""
+    nonfinite: jax.Array
+    """bool: NaN/inf in PPO or in the discriminator this round."""
+
+
+# ------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------
+
+
+def fixed_horizon(env_params: TabularParams) -> TabularParams:
+    """The same tabular env with its terminal flags dropped: episodes last exactly ``T`` steps (absorbing kept)."""
+    mdp = env_params.mdp
+    return env_params._replace(mdp=tabular.TabularMDP.from_successors(
+        mdp.next_states, mdp.next_probs, mdp.R, mdp.init, mdp.horizon, mdp.discount
+    ))
+
+
+def make_train(config: GAILConfig, env: Environment, env_params: Any):
+    """``train(key, demos) -> (GAILResult, GAILMetrics)``, pure and jit-able.
+
+    ``demos`` is a :class:`~toyrlhf.demonstrations.Demonstrations` batch: state indices
+    ``[N, T]`` for a tabular env (mapped through ``env_params.observations``), or
+    observations ``[N, T, D]`` of ``env``. Its shapes are static; vmap over ``key`` for
+    seeds and over ``demos`` too for independent data sets.
+    """
+    if not isinstance(config, GAILConfig):
+        raise TypeError(f"config must be a GAILConfig, got {type(config).__name__}")
+    is_tabular = isinstance(env, TabularEnv)
+    ppo_config = config.ppo
+    if is_tabular:
+        env_params = fixed_horizon(env_params)
+        obs_dim = env.n_states if env.observation_shape == () else env.observation_shape[0]
+    else:
+        if len(env.observation_shape) != 1:
+            raise ValueError(f"GAIL needs flat observations [D] or a TabularEnv, got shape {env.observation_shape}")
+        obs_dim = env.observation_shape[0]
+        env = WithAbsorbing(env)
+        ppo_config = dataclasses.replace(
+            ppo_config, actor=DropFlag(ppo_config.actor), critic=DropFlag(ppo_config.critic)
+        )
+    net, n_actions = config.discriminator, env.n_actions
+
+    def logits_of(disc: DiscriminatorParams, obs: jax.Array, action: jax.Array) -> jax.Array:
+        """``f_ψ(s, a)`` for ``obs [..., D]`` (flag stripped for wrapped envs) and ``action [...]``."""
+        x = obs if is_tabular else obs[..., :-1]
+        return jnp.take_along_axis(net.apply(disc.net, x), action[..., None], axis=-1)[..., 0]
+
+    def reward_fn(obs, action, next_obs, reward_params):
+        disc, gamma = reward_params
+        reward = discriminator_reward(logits_of(disc, obs, action))
+        if not is_tabular:  # the terminating step also earns the absorbing tail Σ_{k≥1} γ^k f_abs
+            reward = reward + next_obs[-1] * gamma / (1.0 - gamma) * discriminator_reward(disc.absorbing)
+        return reward
+
+    learner = ppo.make_ppo(ppo_config, env, env_params, reward_fn)
+    learner_actor_apply = ppo_config.actor.apply
+    optimizer = optax.adam(config.disc_learning_rate)
+
+    def expert_data(demos: Demonstrations):
+        """Flat expert pairs ``(obs [B, ...], action [B], weight [B])`` and the absorbing-sample count."""
+        if not isinstance(demos, Demonstrations):
+            raise TypeError(f"demos must be a Demonstrations, got {type(demos).__name__}")
+        obs = demos.observations
+        if is_tabular and obs.ndim == 2:
+            obs = env_params.observations[obs]
+        elif not is_tabular:
+            if obs.ndim != 3 or obs.shape[-1] != obs_dim:
+                raise ValueError(f"demos.observations must have shape [N, T, {obs_dim}], got {obs.shape}")
+            obs = live_observation(obs.astype(jnp.float32))
+        n_absorbing = 0.0 if is_tabular else jnp.sum(~demos.valid[:, -1]).astype(jnp.float32)
+        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        return flat(obs), flat(demos.actions).astype(jnp.int32), flat(demos.valid).astype(jnp.float32), n_absorbing
+
+    def round_(carry, _):
+        ppo_state, disc, envs, key, expert = carry
+        expert_obs, expert_action, expert_weight, expert_absorbing = expert
+        key, key_rollout = jax.random.split(key)
+        envs, batch = rollout(
+            key_rollout, env, env_params, envs, learner_actor_apply, ppo_state.params.actor, config.disc_n_steps
+        )
+        learner_obs = batch.obs.reshape(-1, *batch.obs.shape[2:])
+        learner_action = batch.action.reshape(-1)
+        learner_absorbing = jnp.sum(batch.terminated).astype(jnp.float32)
+
+        def loss(d: DiscriminatorParams):
+            e = logits_of(d, expert_obs, expert_action)
+            le = logits_of(d, learner_obs, learner_action)
+            expert_logits = jnp.append(e, d.absorbing)
+            learner_logits = jnp.append(le, d.absorbing)
+            expert_weights = jnp.append(expert_weight, expert_absorbing)
+            learner_weights = jnp.append(jnp.ones_like(le), learner_absorbing)
+            return discriminator_loss(expert_logits, learner_logits, expert_weights, learner_weights)
+
+        disc, _ = minimize(loss, disc, optimizer, config.disc_grad_steps)
+        disc_loss = loss(disc)
+        expert_logits = logits_of(disc, expert_obs, expert_action)
+        learner_logits = logits_of(disc, learner_obs, learner_action)
+        expert_reward = (jnp.sum(expert_weight * expert_logits) + expert_absorbing * disc.absorbing) / (
+            jnp.sum(expert_weight) + expert_absorbing
+        )
+        learner_reward = (jnp.sum(learner_logits) + learner_absorbing * disc.absorbing) / (
+            learner_action.shape[0] + learner_absorbing
+        )
+        ppo_state = ppo_state._replace(reward_params=(disc, ppo_state.hyper.gamma))
+        ppo_state, ppo_metrics = learner.update(ppo_state)
+        nonfinite = ppo_metrics.nonfinite | ~jnp.isfinite(disc_loss)
+        metrics = GAILMetrics(ppo_metrics, disc_loss, expert_reward, learner_reward, nonfinite)
+        return (ppo_state, disc, envs, key, expert), metrics
+
+    def train(key: jax.Array, demos: Demonstrations, hyper: ppo.PPOHyperparams | None = None):
+        """One run: ``(GAILResult, GAILMetrics with [U] fields)``; ``hyper`` overrides PPO's numbers."""
+        expert = expert_data(demos)
+        key, key_ppo, key_disc, key_env = jax.random.split(key, 4)
+        disc = DiscriminatorParams(net.init(key_disc, obs_dim, n_actions, 0.01), jnp.zeros((), jnp.float32))
+        ppo_state = learner.init(key_ppo, hyper, None, (disc, jnp.float32(0.0)), None)
+        envs = start(key_env, env, env_params, ppo_config.n_envs)
+        (ppo_state, disc, _, _, _), metrics = jax.lax.scan(
+            round_, (ppo_state, disc, envs, key, expert), None, length=ppo_config.n_updates
+        )
+        steps_per_round = ppo_config.n_envs * (ppo_config.n_steps + config.disc_n_steps)
+        resources = Resources(
+            expert_labels=jnp.sum(demos.valid),
+            env_steps=jnp.asarray(ppo_config.n_updates * steps_per_round),
+            known_dynamics=False,
+        )
+        return GAILResult(ppo_state, disc, resources), metrics
+
+    return train
+
+
+def tabular_policy(config: GAILConfig, result: GAILResult, env_params: TabularParams) -> jax.Array:
+    """``π(a|s)`` of the learned actor on every state of a tabular env: ``[..., S, A]`` (for ``tabular.evaluate``)."""
+    apply = jax.vmap if result.ppo.params.actor.ndim > 2 else (lambda f: f)
+    return apply(lambda actor: ppo.policy_probabilities(config.ppo, actor, env_params.observations))(
+        result.ppo.params.actor
+    )
