@@ -20,7 +20,13 @@ samples, so on a fixed state space it sees more data per state as ``T`` grows
 and its gap can look linear in ``T`` (Foster et al. 2024). Both are here.
 
 Continuous observations. :func:`make_train_mlp` fits an MLP policy
-(``toyrlhf.nets``) by minibatch Adam on the same cross-entropy, in float32.
+(``toyrlhf.nets``) on the same cross-entropy over all valid demonstrated steps
+(:func:`cross_entropy_loss`), by full-batch Adam (``toyrlhf.optimize.minimize``),
+in float32; ``jax.vmap`` over keys (and data sets) gives seeds::
+
+    train = bc.make_train_mlp(bc.MLPBCConfig(), obs_dim=4, n_actions=2)
+    result = jax.jit(train)(key, demos)          # demos.observations [N, T, D]
+    logits = bc.MLPBCConfig().network.apply(result.params, obs)
 
 Resources: BC consumes one expert label per demonstrated step, no environment
 steps of its own and no dynamics model.
@@ -28,11 +34,18 @@ steps of its own and no dynamics model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import optax
 
 from toyrlhf.algorithms.resources import Resources
 from toyrlhf.demonstrations import Demonstrations
+from toyrlhf.losses import categorical_log_prob
+from toyrlhf.nets import MLP, Network
+from toyrlhf.optimize import minimize
 
 
 def action_counts(states, actions, n_states: int, n_actions: int, time_indexed: bool, weights=None) -> jax.Array:
@@ -86,3 +99,74 @@ def fit_tabular(
 def tabular_resources(demos: Demonstrations) -> Resources:
     """What tabular BC consumed: every valid demonstrated step is an expert label."""
     return Resources(expert_labels=jnp.sum(demos.valid), env_steps=0, known_dynamics=False)
+
+
+# ------------------------------------------------------------------------------------------
+# MLP behavior cloning (continuous observations)
+# ------------------------------------------------------------------------------------------
+
+
+def cross_entropy_loss(logits: jax.Array, actions: jax.Array, weights: jax.Array) -> jax.Array:
+    """BC's loss ``-Σ_i w_i log π(a_i | o_i) / Σ_i w_i`` with ``π = softmax(logits)``.
+
+    ``logits [B, A]``, ``actions [B]`` int, ``weights [B]`` (a valid mask, 0 or 1). Returns ``[]`` (nats).
+    """
+    if logits.shape[:-1] != actions.shape or actions.shape != weights.shape:
+        raise ValueError(
+            f"logits [B, A], actions [B] and weights [B] must agree, got {logits.shape}, {actions.shape}, "
+            f"{weights.shape}"
+        )
+    log_prob = categorical_log_prob(logits, actions)
+    return -jnp.sum(weights * log_prob) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+@dataclass(frozen=True)
+class MLPBCConfig:
+    """Settings of MLP behavior cloning (static)."""
+
+    network: Network = field(default_factory=lambda: MLP((64, 64)))
+    """Policy network: observation ``[D]`` -> logits ``[A]``."""
+    n_steps: int = 500
+    """Full-batch Adam steps."""
+    learning_rate: float = 3e-3
+    """Adam step size."""
+
+    def __post_init__(self):
+        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
+            raise ValueError(f"n_steps must be a positive int, got {self.n_steps!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+class MLPBCResult(NamedTuple):
+    """Output of one MLP BC fit (vmap adds a leading ``[seeds]``)."""
+
+    params: Any
+    """Parameters of ``config.network`` (float32)."""
+    losses: jax.Array
+    """``[n_steps]``: the cross-entropy before each step."""
+    resources: Resources
+    """One expert label per valid step, no env steps, no dynamics."""
+
+
+def make_train_mlp(config: MLPBCConfig, obs_dim: int, n_actions: int):
+    """``train(key, demos) -> MLPBCResult``: fit ``config.network`` to ``demos`` (observations ``[N, T, D]``)."""
+
+    def train(key: jax.Array, demos: Demonstrations) -> MLPBCResult:
+        if not isinstance(demos, Demonstrations):
+            raise TypeError(f"demos must be a Demonstrations, got {type(demos).__name__}")
+        if demos.observations.ndim != 3 or demos.observations.shape[-1] != obs_dim:
+            raise ValueError(f"demos.observations must have shape [N, T, {obs_dim}], got {demos.observations.shape}")
+        obs = demos.observations.reshape(-1, obs_dim).astype(jnp.float32)
+        actions = demos.actions.reshape(-1).astype(jnp.int32)
+        weights = demos.valid.reshape(-1).astype(jnp.float32)
+
+        def loss(params):
+            return cross_entropy_loss(config.network.apply(params, obs), actions, weights)
+
+        params0 = config.network.init(key, obs_dim, n_actions, 0.01)
+        params, losses = minimize(loss, params0, optax.adam(config.learning_rate), config.n_steps)
+        return MLPBCResult(params, losses, Resources(expert_labels=jnp.sum(demos.valid), env_steps=0,
+                                                     known_dynamics=False))
+
+    return train
