@@ -64,6 +64,13 @@ def test_monotone_criterion_flags_a_decrease_and_passes_a_monotone_table():
     bad, info = sad.monotone_criterion(steps, solved, (2, 4), (4, 8), 100)
     assert not bad.supported and len(info["violations"]) == 2
     assert bad.measured == pytest.approx(5 / 30)
+    # Two censored medians (V=4 at both T for method 0) are undetermined, not a decrease, and not the minimum.
+    steps[1, 1, 1] = 40.0
+    solved[0, 1] = False
+    steps[0, 1] = 100.0
+    undetermined, info = sad.monotone_criterion(steps, solved, (2, 4), (4, 8), 100)
+    assert undetermined.supported and info["undetermined_pairs"] == 1
+    assert undetermined.measured == pytest.approx(40 / 30)  # method 1's T-step at V=2
 
 
 def test_sparse_vs_dense_criterion_needs_every_cell():

@@ -433,7 +433,7 @@ def monotone_criterion(steps, solved, vocab_sizes, lengths, episodes_budget) -> 
         lo, hi = medians[(m, *a)], medians[(m, *b)]
         if np.isinf(lo) and np.isinf(hi):
             undetermined += 1
-            ratios.append(1.0)
+            ratios.append(np.nan)  # both beyond the budget: no ratio, left out of the minimum
             continue
         ratios.append(hi / lo)
         if hi < lo:
@@ -441,10 +441,11 @@ def monotone_criterion(steps, solved, vocab_sizes, lengths, episodes_budget) -> 
                 f"{METHODS[m]}: V={vocab_sizes[b[0]]},T={lengths[b[1]]} median {hi:g} < "
                 f"V={vocab_sizes[a[0]]},T={lengths[a[1]]} median {lo:g}"
             )
-    worst = int(np.argmin(ratios))
+    determined = [k for k, r in enumerate(ratios) if not np.isnan(r)]
+    worst = min(determined, key=lambda k: ratios[k]) if determined else 0
     m, a, b = pairs[worst]
     interval = None
-    if np.isfinite(ratios[worst]):
+    if determined and np.isfinite(ratios[worst]):
         rng = np.random.default_rng(0)
         la, lb = best[(m, *a)], best[(m, *b)]
         sa, va = steps[(m, *a, la)], solved[(m, *a, la)]
@@ -650,6 +651,9 @@ def plot(config: Config, medians, intervals, solved, best, grid_medians, budget:
             ax.axhline(budget, color="0.5", ls=":", lw=1)
             if np.isfinite(grid_medians[a]):
                 ax.axhline(grid_medians[a], color="k", ls="--", lw=1, label="gridworld (4 actions)")
+            else:
+                ax.text(0.02, 0.97, "gridworld (4 actions): median beyond the budget", transform=ax.transAxes,
+                        fontsize=8, va="top")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(f"{m}, T = {T}", fontsize=10)
