@@ -207,7 +207,7 @@ class GAILConfig:
     """Steps per env of the learner rollout that feeds the discriminator each round."""
     disc_grad_steps: int = 4
     """Full-batch Adam steps on the discriminator each round (Adam restarts every round)."""
-    disc_learning_rate: float = 3e-4
+    disc_learning_rate: float = 3e-3
     """Adam step size of the discriminator."""
 
     def __post_init__(self):
@@ -228,6 +228,14 @@ class GAILConfig:
         defaults = dict(discriminator=Table(), disc_n_steps=16, disc_grad_steps=4, disc_learning_rate=0.1)
         return cls(ppo=ppo_config, **{**defaults, **kwargs})
 
+    @classmethod
+    def cartpole(cls, n_updates: int = 100, **kwargs) -> GAILConfig:
+        """MLP 64x64 policy, critic and discriminator; PPO as the CartPole expert's (benchmarks/gail_speed.py)."""
+        ppo_config = ppo.PPOConfig(
+            n_envs=16, n_steps=128, n_updates=n_updates, hyper=ppo.PPOHyperparams(learning_rate=1e-3)
+        )
+        return cls(ppo=ppo_config, **kwargs)
+
 
 class GAILResult(NamedTuple):
     """What one GAIL run returns (vmap adds a leading ``[seeds]`` axis to every leaf)."""
@@ -238,6 +246,47 @@ class GAILResult(NamedTuple):
     """Final discriminator."""
     resources: Resources
     """Expert labels, environment steps (PPO's and the discriminator's rollouts), ``known_dynamics=False``."""
+
+
+class ExpertData(NamedTuple):
+    """The demonstrations as the discriminator reads them (flattened over episodes and steps)."""
+
+    obs: jax.Array
+    """``[B, ...]``: observations as the env gives them (the absorbing flag appended for wrapped envs)."""
+    action: jax.Array
+    """``[B]`` int32."""
+    weight: jax.Array
+    """``[B]`` float32: 1 for a valid step, 0 for padding."""
+    n_absorbing: jax.Array
+    """``[]`` float32: absorbing samples (episodes that ended before the demonstrations' ``T``)."""
+
+
+class GAILState(NamedTuple):
+    """What a run carries from round to round (for training in chunks with :func:`make_gail`)."""
+
+    ppo: ppo.PPOState
+    discriminator: DiscriminatorParams
+    envs: Any
+    """``EnvCarry`` of the discriminator's rollouts (separate from PPO's)."""
+    key: jax.Array
+    expert: ExpertData
+    rounds: jax.Array
+    """``[]`` int32: rounds done."""
+
+
+class GAIL(NamedTuple):
+    """``train(key, demos) = result(scan(update, init(key, demos)))``; use :func:`make_train` unless chunking."""
+
+    init: Any
+    """``init(key, demos, hyper=None) -> GAILState``."""
+    update: Any
+    """``update(state) -> (state, GAILMetrics)``: one round."""
+    result: Any
+    """``result(state) -> GAILResult``."""
+    train: Any
+    """``train(key, demos, hyper=None) -> (GAILResult, GAILMetrics)``."""
+    reward_fn: Any
+    """``reward_fn(obs, action, next_obs, (DiscriminatorParams, γ)) -> []``: the reward PPO trains on."""
 
 
 class GAILMetrics(NamedTuple):
@@ -268,14 +317,8 @@ def fixed_horizon(env_params: TabularParams) -> TabularParams:
     ))
 
 
-def make_train(config: GAILConfig, env: Environment, env_params: Any):
-    """``train(key, demos) -> (GAILResult, GAILMetrics)``, pure and jit-able.
-
-    ``demos`` is a :class:`~toyrlhf.demonstrations.Demonstrations` batch: state indices
-    ``[N, T]`` for a tabular env (mapped through ``env_params.observations``), or
-    observations ``[N, T, D]`` of ``env``. Its shapes are static; vmap over ``key`` for
-    seeds and over ``demos`` too for independent data sets.
-    """
+def make_gail(config: GAILConfig, env: Environment, env_params: Any) -> GAIL:
+    """The pieces of GAIL (see :class:`GAIL`), for training in chunks; :func:`make_train` says what ``demos`` is."""
     if not isinstance(config, GAILConfig):
         raise TypeError(f"config must be a GAILConfig, got {type(config).__name__}")
     is_tabular = isinstance(env, TabularEnv)
@@ -320,13 +363,16 @@ def make_train(config: GAILConfig, env: Environment, env_params: Any):
             if obs.ndim != 3 or obs.shape[-1] != obs_dim:
                 raise ValueError(f"demos.observations must have shape [N, T, {obs_dim}], got {obs.shape}")
             obs = live_observation(obs.astype(jnp.float32))
-        n_absorbing = 0.0 if is_tabular else jnp.sum(~demos.valid[:, -1]).astype(jnp.float32)
+        n_absorbing = jnp.zeros((), jnp.float32) if is_tabular else jnp.sum(~demos.valid[:, -1]).astype(jnp.float32)
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-        return flat(obs), flat(demos.actions).astype(jnp.int32), flat(demos.valid).astype(jnp.float32), n_absorbing
+        return ExpertData(
+            flat(obs), flat(demos.actions).astype(jnp.int32), flat(demos.valid).astype(jnp.float32), n_absorbing
+        )
 
-    def round_(carry, _):
-        ppo_state, disc, envs, key, expert = carry
-        expert_obs, expert_action, expert_weight, expert_absorbing = expert
+    def update(state: GAILState) -> tuple[GAILState, GAILMetrics]:
+        """One round: discriminator rollout, discriminator steps, one PPO update on ``r = f_ψ``."""
+        ppo_state, disc, envs, key = state.ppo, state.discriminator, state.envs, state.key
+        expert_obs, expert_action, expert_weight, expert_absorbing = state.expert
         key, key_rollout = jax.random.split(key)
         envs, batch = rollout(
             key_rollout, env, env_params, envs, learner_actor_apply, ppo_state.params.actor, config.disc_n_steps
@@ -358,27 +404,47 @@ def make_train(config: GAILConfig, env: Environment, env_params: Any):
         ppo_state, ppo_metrics = learner.update(ppo_state)
         nonfinite = ppo_metrics.nonfinite | ~jnp.isfinite(disc_loss)
         metrics = GAILMetrics(ppo_metrics, disc_loss, expert_reward, learner_reward, nonfinite)
-        return (ppo_state, disc, envs, key, expert), metrics
+        new_state = GAILState(ppo_state, disc, envs, key, state.expert, state.rounds + 1)
+        return new_state, metrics
 
-    def train(key: jax.Array, demos: Demonstrations, hyper: ppo.PPOHyperparams | None = None):
-        """One run: ``(GAILResult, GAILMetrics with [U] fields)``; ``hyper`` overrides PPO's numbers."""
+    def init(key: jax.Array, demos: Demonstrations, hyper: ppo.PPOHyperparams | None = None) -> GAILState:
+        """A fresh run on ``demos``; ``hyper`` overrides PPO's numbers."""
         expert = expert_data(demos)
         key, key_ppo, key_disc, key_env = jax.random.split(key, 4)
         disc = DiscriminatorParams(net.init(key_disc, obs_dim, n_actions, 0.01), jnp.zeros((), jnp.float32))
         ppo_state = learner.init(key_ppo, hyper, None, (disc, jnp.float32(0.0)), None)
         envs = start(key_env, env, env_params, ppo_config.n_envs)
-        (ppo_state, disc, _, _, _), metrics = jax.lax.scan(
-            round_, (ppo_state, disc, envs, key, expert), None, length=ppo_config.n_updates
-        )
+        return GAILState(ppo_state, disc, envs, key, expert, jnp.zeros((), jnp.int32))
+
+    def result(state: GAILState) -> GAILResult:
+        """The policy, discriminator and resources consumed so far."""
         steps_per_round = ppo_config.n_envs * (ppo_config.n_steps + config.disc_n_steps)
         resources = Resources(
-            expert_labels=jnp.sum(demos.valid),
-            env_steps=jnp.asarray(ppo_config.n_updates * steps_per_round),
+            expert_labels=jnp.sum(state.expert.weight).astype(jnp.int32),
+            env_steps=state.rounds * steps_per_round,
             known_dynamics=False,
         )
-        return GAILResult(ppo_state, disc, resources), metrics
+        return GAILResult(state.ppo, state.discriminator, resources)
 
-    return train
+    def train(key: jax.Array, demos: Demonstrations, hyper: ppo.PPOHyperparams | None = None):
+        """One run: ``(GAILResult, GAILMetrics with [U] fields)``; ``hyper`` overrides PPO's numbers."""
+        state = init(key, demos, hyper)
+        state, metrics = jax.lax.scan(lambda s, _: update(s), state, None, length=ppo_config.n_updates)
+        return result(state), metrics
+
+    return GAIL(init, update, result, train, reward_fn)
+
+
+def make_train(config: GAILConfig, env: Environment, env_params: Any):
+    """``train(key, demos, hyper=None) -> (GAILResult, GAILMetrics)``, pure and jit-able.
+
+    ``demos`` is a :class:`~toyrlhf.demonstrations.Demonstrations` batch: state indices
+    ``[N, T]`` for a tabular env (mapped through ``env_params.observations``), or
+    observations ``[N, T, D]`` of ``env``. Its shapes are static; vmap over ``key`` for
+    seeds and over ``demos`` too for independent data sets.
+    """
+    return make_gail(config, env, env_params).train
+
 
 
 def tabular_policy(config: GAILConfig, result: GAILResult, env_params: TabularParams) -> jax.Array:
