@@ -17,14 +17,25 @@ wrong, Rajaraman et al.'s worst case; in the gridworld it is "left"):
   episodes (round 0 is the expert's), ``β_i = 1[i = 0]``: the same ``N H`` labels;
 - **MaxEnt IRL**: one-hot (s, a) reward, soft value iteration in the known
   dynamics, evaluated by the true return of its hard optimal policy;
-- **GAIL**: added to ``METHODS`` when ``toyrlhf/algorithms/gail.py`` provides it.
+- **GAIL** (``toyrlhf.algorithms.gail``): PPO on a discriminator reward with
+  tables for policy, critic and discriminator, on the state index (a stationary
+  policy), trained by sampling episodes of the MDP (no dynamics model; its
+  environment steps are counted). Settings: ``GAILConfig.tabular()``'s, the ones
+  ``tests/test_gail.py`` checks against the exact expert on Reset Cliff, fixed
+  before any gap was looked at (``gail_updates`` rounds of 16 envs x (32 PPO +
+  16 discriminator) steps).
 
 Each MDP is one compiled call, ``jit(vmap(sweep))(keys)``: every method, every
 seed and every horizon at once (compile and run time are reported per MDP).
 All time-indexed methods are *prefix-consistent* (their first ``h`` steps do not
 depend on later data), so one run at the largest horizon gives every horizon;
 stationary BC gets its horizon-``h`` counts from a cumulative sum; MaxEnt IRL
-runs every horizon in one vmapped call (``maxent_irl.shorter_horizon``).
+runs every horizon in one vmapped call (``maxent_irl.shorter_horizon``). GAIL is
+not prefix-consistent (one stationary policy, PPO bootstraps across steps), so it
+is trained separately for each horizon ``h`` of ``gail_horizons``, vmapped over
+``h`` too: its demonstrations are the first ``h`` steps (``valid`` masked) and its
+environment truncates at ``h`` (``TabularEnv`` reads its horizon only in ``step``,
+so a traced ``h`` gives every horizon from one compiled program).
 
 MDPs. The two main ones are those where a mistake is fatal:
 
@@ -92,8 +103,8 @@ import numpy as np
 
 from toyrlhf import demonstrations as demo_lib
 from toyrlhf import tabular
-from toyrlhf.algorithms import bc, dagger, maxent_irl
-from toyrlhf.envs import toy_mdps
+from toyrlhf.algorithms import bc, dagger, gail, maxent_irl
+from toyrlhf.envs import tabular_env, toy_mdps
 from toyrlhf.envs.gridworld import GridWorld, make_gridworld
 from toyrlhf.experiments.common import Criterion, ExperimentResult, Progress, timed
 from toyrlhf.stats import bootstrap_interval, loglog_slope, mean_and_interval
@@ -104,8 +115,8 @@ CLAIM = (
     "inverse RL, planning in the known dynamics, does not; DAgger cannot help without recovery."
 )
 
-METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL")
-IRL_METHODS = ("MaxEnt IRL",)
+METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL", "GAIL")
+IRL_METHODS = ("MaxEnt IRL", "GAIL")
 """The inverse-RL methods criterion 4 is checked for."""
 DEFAULT_ACTION = 0
 ROUND_OFF = 1e-9
@@ -147,10 +158,16 @@ class Config:
     """States of Standard imitation."""
     grid_slip: float = 0.1
     """Slip probability of the lava lake."""
+    gail_updates: int = 60
+    """GAIL rounds (``GAILConfig.tabular()``'s default; every other GAIL number is that config's too)."""
 
     @classmethod
     def quick(cls) -> Config:
         return cls(n_seeds=24, horizons=(4, 8, 16, 32, 64))
+
+    def gail_config(self) -> gail.GAILConfig:
+        """GAIL's settings: tables for policy, critic and discriminator (``GAILConfig.tabular``)."""
+        return gail.GAILConfig.tabular(n_updates=self.gail_updates)
 
 
 def lava_lake(horizon: int, slip: float) -> tuple[GridWorld, tabular.TabularMDP]:
@@ -279,11 +296,29 @@ def make_sweeps(config: Config, mdp: tabular.TabularMDP, expert: jax.Array) -> d
         demos = demos_of(key)
         return output(jax.vmap(lambda h: irl_train(demos, h).policy)(horizons))
 
+    gail_config = config.gail_config()
+    env, env_params = tabular_env(mdp, "index")
+
+    def gail_sweep(key):  # every horizon in one vmapped call: a traced horizon h
+        demos = demos_of(key)
+        key_gail = jax.random.fold_in(key, 2)
+
+        def at(h):
+            # TabularEnv reads its horizon only in step (truncation), so it may be traced here.
+            train = gail.make_train(gail_config, dataclasses.replace(env, horizon=h), env_params)
+            first_h = demos._replace(valid=demos.valid & (jnp.arange(mdp.horizon) < h))
+            result, metrics = train(key_gail, first_h)
+            policy = tabular.time_indexed(mdp, gail.tabular_policy(gail_config, result, env_params))
+            return jnp.where(jnp.any(metrics.nonfinite), jnp.nan, policy)  # NaN in training -> NaN gap
+
+        return output(jax.vmap(at)(horizons))
+
     return {
         "BC (time-indexed)": bc_time_indexed,
         "BC (stationary)": bc_stationary,
         "DAgger": dagger_sweep,
         "MaxEnt IRL": maxent_irl_sweep,
+        "GAIL": gail_sweep,
     }
 
 
@@ -314,7 +349,13 @@ def resources(config: Config) -> dict[str, str]:
         "BC (stationary)": f"{N * H} expert labels, 0 env steps, no dynamics model",
         "DAgger": f"{N * H} expert labels, {(rounds - 1) * (N // rounds) * H} env steps, no dynamics model",
         "MaxEnt IRL": f"{N * H} expert labels, 0 env steps, known dynamics",
+        "GAIL": f"{N * H} expert labels, {gail_env_steps(config.gail_config())} env steps, no dynamics model",
     }
+
+
+def gail_env_steps(config: gail.GAILConfig) -> int:
+    """Environment steps of one GAIL run: PPO's and the discriminator's rollouts (whatever the horizon)."""
+    return config.ppo.n_updates * config.ppo.n_envs * (config.ppo.n_steps + config.disc_n_steps)
 
 
 def run_sweeps(config: Config, progress: Progress):
@@ -429,6 +470,9 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
         "mean_gap_at_largest_H": {
             name: {m: float(outputs[name][m].gaps[:, -1].mean()) for m in METHODS} for name in names
         },
+        "median_gap_at_largest_H": {  # a few collapsed runs (GAIL) move the mean, not the median
+            name: {m: float(np.median(outputs[name][m].gaps[:, -1])) for m in METHODS} for name in names
+        },
         "per_step_error_on_expert_states_and_own_states": {
             name: {m: outputs[name][m].errors.mean(0).tolist() for m in METHODS} for name in names
         },
@@ -439,7 +483,6 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
         "reset_cliff_eps_N": eps_n,
         "reset_cliff_bc_z_scores_every_H": all_z.tolist(),
         "resources_per_data_set_at_largest_H": resources(config),
-        "not_run": [] if "GAIL" in METHODS else ["GAIL (toyrlhf/algorithms/gail.py not committed yet)"],
     }
     arrays = {
         "horizons": horizons,
