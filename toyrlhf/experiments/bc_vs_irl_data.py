@@ -18,22 +18,31 @@ stream growing). Gaps ``J(expert) - J(learner)`` are exact (``tabular.evaluate``
 - **DAgger**: ``n_rounds`` rounds of ``N / n_rounds`` episodes, round 0 the expert's,
   so the same ``N H`` expert labels as BC plus its own environment steps;
 - **MaxEnt IRL**: one-hot (s, a) reward, soft value iteration in the known dynamics;
-- **GAIL**: joins when ``toyrlhf/algorithms/gail.py`` provides a tabular GAIL.
+- **GAIL** (``toyrlhf.algorithms.gail``, ``GAILConfig.tabular()``'s settings, as in
+  ``compounding-error``): PPO on a discriminator reward in the sampled MDP, no
+  dynamics model, its environment steps counted.
 
 One compiled call per MDP covers every ``N`` and every seed for BC and MaxEnt IRL:
 the first ``N`` episodes are *tiled* to ``N_max`` rows (row ``i`` is episode
 ``i mod N``; every ``N`` divides ``N_max``), which leaves every count-normalised
 statistic unchanged (BC's action frequencies, MaxEnt IRL's empirical occupancy),
-so the shapes do not depend on ``N``. DAgger's rollouts have an ``N``-dependent
+so the shapes do not depend on ``N``. GAIL's discriminator loss also normalises
+the expert term by its total weight, so tiling leaves it unchanged too, and GAIL
+gets its own compiled call over every ``N`` and seed. DAgger's rollouts have an ``N``-dependent
 shape, so it is compiled once per ``N`` (vmapped over seeds).
 
 Budgets (pitfall 6) are reported for every method and ``N``: expert labels,
 environment steps the learner took, and whether it used the known dynamics.
 
-CartPole part. Return in Gymnasium's ``CartPole-v1`` for MLP BC and GAIL trained
-from 1, 4 and 16 episodes of a PPO expert. It needs the MLP BC, GAIL and PPO
-expert of ``toyrlhf/algorithms/gail.py``; until they exist the figure and the
-result's config say that the CartPole part is missing.
+CartPole part. Return in Gymnasium's own ``CartPole-v1`` (``evaluate_in_gymnasium``,
+greedy actions) for MLP BC (``MLPBCConfig()``) and GAIL (``GAILConfig.cartpole()``,
+the settings of ``tests/test_gail.py``) trained from 1, 4 and 16 episodes of a
+PPO expert (``experts.train_cartpole_expert``, checked in Gymnasium; its greedy
+episodes in the JAX port are the demonstrations). Every seed has its own 16
+episodes and uses the first ``n`` of them (tiled as above: both losses are
+normalised by the total weight); one compiled call per method covers every ``n``
+and seed. Budgets: expert labels (valid demonstrated steps) for both; GAIL also
+takes its own environment steps in the JAX CartPole.
 
 Pre-registered criteria (fixed before the first run; intervals are percentile
 bootstraps over seeds, paired where two methods share data sets):
@@ -51,6 +60,7 @@ bootstraps over seeds, paired where two methods share data sets):
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -58,9 +68,16 @@ import numpy as np
 
 from toyrlhf import demonstrations as demo_lib
 from toyrlhf import tabular
-from toyrlhf.algorithms import bc, dagger, maxent_irl
+from toyrlhf.algorithms import bc, dagger, experts, gail, maxent_irl
+from toyrlhf.envs import CartPole, evaluate_in_gymnasium, tabular_env
 from toyrlhf.experiments.common import Criterion, ExperimentResult, Progress, timed
-from toyrlhf.experiments.compounding_error import DEFAULT_ACTION, LAVA_LAKE, lava_lake, stationary_expert
+from toyrlhf.experiments.compounding_error import (
+    DEFAULT_ACTION,
+    LAVA_LAKE,
+    gail_env_steps,
+    lava_lake,
+    stationary_expert,
+)
 from toyrlhf.stats import bootstrap_interval, loglog_slope
 
 NAME = "bc-vs-irl-data"
@@ -69,13 +86,12 @@ CLAIM = (
     "BC closes the gap only with more data; each method's budget (labels, env steps, dynamics) differs."
 )
 
-METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL")
-IRL_METHODS = ("MaxEnt IRL",)
+METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL", "GAIL")
+IRL_METHODS = ("MaxEnt IRL", "GAIL")
 """Inverse-RL methods compared with BC at the smallest N (criteria 1 and 3)."""
-CARTPOLE_MISSING = (
-    "CartPole part not run: MLP BC, GAIL and the PPO CartPole expert "
-    "(toyrlhf/algorithms/gail.py) are not committed yet"
-)
+KNOWN_DYNAMICS = ("MaxEnt IRL",)
+"""Methods that use the exact transition model (GAIL samples the MDP instead)."""
+CARTPOLE_METHODS = ("MLP BC", "GAIL")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +112,30 @@ class Config:
     """Adam step size of MaxEnt IRL."""
     grid_slip: float = 0.1
     """Slip probability of the lava lake."""
+    gail_updates: int = 60
+    """Tabular GAIL rounds (``GAILConfig.tabular()``'s default; its other numbers are that config's)."""
     cartpole_episodes: tuple[int, ...] = (1, 4, 16)
-    """Expert episodes for the CartPole part."""
+    """Expert episodes for the CartPole part (each must divide the largest)."""
+    cartpole_seeds: int = 10
+    """Seeds of the CartPole part: each its own expert episodes and learner initialisation."""
+    cartpole_gail_updates: int = 100
+    """CartPole GAIL rounds (``GAILConfig.cartpole()``'s default, as in ``tests/test_gail.py``)."""
+    cartpole_eval_episodes: int = 10
+    """Gymnasium episodes per learned policy."""
+    cartpole_expert_seed: int = 1
+    """PPO seed of the CartPole expert (the next seeds are tried if it fails its Gymnasium check)."""
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(n_demos=(4, 16, 64), n_seeds=24)
+        return cls(n_demos=(4, 16, 64), n_seeds=24, cartpole_seeds=3)
+
+    def gail_config(self) -> gail.GAILConfig:
+        """Tabular GAIL: tables for policy, critic and discriminator."""
+        return gail.GAILConfig.tabular(n_updates=self.gail_updates)
+
+    def cartpole_gail_config(self) -> gail.GAILConfig:
+        """CartPole GAIL: MLP 64x64 policy, critic and discriminator."""
+        return gail.GAILConfig.cartpole(n_updates=self.cartpole_gail_updates)
 
     def __post_init__(self):
         largest = max(self.n_demos)
@@ -111,6 +145,9 @@ class Config:
                 f"n_demos {bad} must divide the largest ({largest}) and be multiples of dagger_rounds "
                 f"({self.dagger_rounds})"
             )
+        largest = max(self.cartpole_episodes)
+        if any(largest % n for n in self.cartpole_episodes):
+            raise ValueError(f"cartpole_episodes {self.cartpole_episodes} must divide the largest ({largest})")
 
 
 def first_n_tiled(demos: demo_lib.Demonstrations, n) -> demo_lib.Demonstrations:
@@ -160,6 +197,31 @@ def make_offline_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Arra
     return sweep
 
 
+def make_gail_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Array):
+    """``sweep(key) -> [n_N, 3]`` (gap, error on expert's states, on own) for tabular GAIL, every N at once.
+
+    The demonstrations are those of :func:`make_offline_sweep` for the same ``key``.
+    """
+    expert = tabular.time_indexed(mdp, expert)
+    j_expert = tabular.evaluate(mdp, expert)
+    gail_config = config.gail_config()
+    env, env_params = tabular_env(mdp, "index")
+    train = gail.make_train(gail_config, env, env_params)
+
+    def sweep(key):
+        demos = demo_lib.sample_demonstrations(key, mdp, expert, max(config.n_demos))
+
+        def at(n):
+            result, metrics = train(jax.random.fold_in(key, 2), first_n_tiled(demos, n))
+            policy = gail.tabular_policy(gail_config, result, env_params)
+            score = _gap_and_errors(mdp, expert, j_expert, policy)
+            return jnp.where(jnp.any(metrics.nonfinite), jnp.nan, score)  # NaN in training -> NaN gap
+
+        return jax.vmap(at)(jnp.asarray(config.n_demos))
+
+    return sweep
+
+
 def make_dagger_sweep(config: Config, mdp: tabular.TabularMDP, expert: jax.Array, n_demos: int):
     """``sweep(key) -> ([3] gap and errors, Resources)`` for DAgger with ``n_demos`` labelled episodes."""
     expert = tabular.time_indexed(mdp, expert)
@@ -187,8 +249,63 @@ def budgets(config: Config, dagger_env_steps) -> dict[str, np.ndarray]:
     labels = np.stack([n * config.horizon] * len(METHODS))
     env_steps = np.zeros((len(METHODS), len(n)), dtype=np.int64)
     env_steps[METHODS.index("DAgger")] = dagger_env_steps
-    known = np.array([[m in IRL_METHODS] * len(n) for m in METHODS])
+    env_steps[METHODS.index("GAIL")] = gail_env_steps(config.gail_config())
+    known = np.array([[m in KNOWN_DYNAMICS] * len(n) for m in METHODS])
     return {"expert_labels": labels, "env_steps": env_steps, "known_dynamics": known}
+
+
+def run_cartpole(config: Config, progress: Progress) -> dict:
+    """The CartPole part: MLP BC and GAIL from the first ``n`` expert episodes, scored in Gymnasium.
+
+    Returns ``{"returns": [n_seeds, 2, n_ep, eval_episodes] (CARTPOLE_METHODS order), "expert_labels":
+    [n_seeds, n_ep], "gail_env_steps", "expert": {...}, "timings": {...}}``.
+    """
+    timings = {}
+    expert, timings["run_s/cartpole_expert"] = timed(experts.train_cartpole_expert, config.cartpole_expert_seed)
+    n_max, n_seeds = max(config.cartpole_episodes), config.cartpole_seeds
+    demos, source = experts.cartpole_demonstrations(expert, n_seeds * n_max, seed=config.cartpole_expert_seed)
+    demos = jax.tree.map(lambda x: x.reshape(n_seeds, n_max, *x.shape[1:]), demos)  # each seed its own episodes
+    episodes = jnp.asarray(config.cartpole_episodes)
+    env = CartPole()
+    bc_config = bc.MLPBCConfig()
+    bc_train = bc.make_train_mlp(bc_config, env.observation_shape[0], env.n_actions)
+    gail_config = config.cartpole_gail_config()
+    gail_train = gail.make_train(gail_config, env, env.default_params())
+
+    def bc_run(key, d):  # -> (actor params, non-finite?)
+        result = bc_train(key, d)
+        return result.params, ~jnp.all(jnp.isfinite(result.losses))
+
+    def gail_run(key, d):
+        result, metrics = gail_train(key, d)
+        return result.ppo.params.actor, jnp.any(metrics.nonfinite)
+
+    keys = jax.random.split(jax.random.key(1), n_seeds)
+    n_policies = n_seeds * len(config.cartpole_episodes)
+    returns = []
+    for method, train, apply in (("MLP BC", bc_run, bc_config.network.apply),
+                                 ("GAIL", gail_run, gail_config.ppo.actor.apply)):
+        every_n = jax.vmap(lambda key, d, train=train: jax.vmap(lambda n: train(key, first_n_tiled(d, n)))(episodes))
+        progress(f"{NAME}: CartPole {method}, {list(config.cartpole_episodes)} episodes: compiling ({n_seeds} seeds)")
+        compiled, timings[f"compile_s/cartpole_{method}"] = timed(jax.jit(every_n).lower(keys, demos).compile)
+        (params, nonfinite), timings[f"run_s/cartpole_{method}"] = timed(compiled, keys, demos)
+        if np.any(np.asarray(nonfinite)):
+            raise FloatingPointError(f"CartPole {method}: non-finite loss or metrics (NaN in training)")
+        flat = jax.tree.map(lambda x: x.reshape(n_policies, *x.shape[2:]), params)
+        scored, timings[f"run_s/cartpole_{method}_gymnasium"] = timed(
+            functools.partial(evaluate_in_gymnasium, n_policies=n_policies),
+            apply, flat, "CartPole-v1", config.cartpole_eval_episodes, 20_000,
+        )
+        returns.append(scored.reshape(n_seeds, len(config.cartpole_episodes), -1))
+        progress(f"{NAME}: CartPole {method} ran in {timings[f'run_s/cartpole_{method}']:.1f}s")
+    labels = np.stack([np.asarray(demos.valid)[:, :n].sum((1, 2)) for n in config.cartpole_episodes], axis=1)
+    return {
+        "returns": np.stack(returns, axis=1),
+        "expert_labels": labels,
+        "gail_env_steps": gail_env_steps(gail_config),
+        "expert": {"ppo_seed": expert.seed, "gymnasium_return": expert.gymnasium_return, "source": source.note},
+        "timings": timings,
+    }
 
 
 def _difference_interval(a, b):
@@ -221,6 +338,13 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
     offline = np.asarray(offline)  # [n, n_N, 3, 3]
     progress(f"{NAME}: offline methods ran in {timings['run_s/offline']:.1f}s")
 
+    progress(f"{NAME}: GAIL, N in {list(config.n_demos)}: compiling ({config.n_seeds} seeds)")
+    gail_sweep = jax.jit(jax.vmap(make_gail_sweep(config, mdp, expert)))
+    compiled, timings["compile_s/GAIL"] = timed(gail_sweep.lower(keys).compile)
+    gail_scores, timings["run_s/GAIL"] = timed(compiled, keys)
+    gail_scores = np.asarray(gail_scores)  # [n, n_N, 3]
+    progress(f"{NAME}: GAIL compiled in {timings['compile_s/GAIL']:.1f}s, ran in {timings['run_s/GAIL']:.1f}s")
+
     dagger_scores, dagger_env_steps = [], []
     timings["compile_s/DAgger"] = timings["run_s/DAgger"] = 0.0
     for n in config.n_demos:
@@ -231,29 +355,33 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
         timings["compile_s/DAgger"] += c_s
         timings["run_s/DAgger"] += r_s
     progress(f"{NAME}: DAgger compiled in {timings['compile_s/DAgger']:.1f}s, ran in {timings['run_s/DAgger']:.1f}s")
-    timings["compile_s"] = timings["compile_s/offline"] + timings["compile_s/DAgger"]
-    timings["run_s"] = timings["run_s/offline"] + timings["run_s/DAgger"]
+    cartpole = run_cartpole(config, progress)
+    timings.update(cartpole["timings"])
+    timings["compile_s"] = sum(v for k, v in timings.items() if k.startswith("compile_s/"))
+    timings["run_s"] = sum(v for k, v in timings.items() if k.startswith("run_s/"))
 
     # [n, M, n_N, 3] in METHODS order.
-    scores = np.stack([offline[:, :, 0], offline[:, :, 1], np.stack(dagger_scores, 1), offline[:, :, 2]], axis=1)
+    scores = np.stack(
+        [offline[:, :, 0], offline[:, :, 1], np.stack(dagger_scores, 1), offline[:, :, 2], gail_scores], axis=1
+    )
     if not np.all(np.isfinite(scores)):
         raise FloatingPointError("non-finite gap or error in the gridworld sweep (NaN in training?)")
     gaps = scores[..., 0]
     n_demos = np.asarray(config.n_demos)
     bc_time = METHODS.index("BC (time-indexed)")
-    criteria = []
-    for method in IRL_METHODS:
+
+    def below_bc_at_smallest_n(method):  # criteria 1 (MaxEnt IRL) and 3 (GAIL)
         diff = _difference_interval(gaps[:, bc_time, 0], gaps[:, METHODS.index(method), 0])
-        criteria.append(
-            Criterion(
-                f"{method} mean gap below BC (time-indexed)'s at the smallest N={n_demos[0]} on the lava lake "
-                f"(H={config.horizon}): interval of gap_BC - gap_IRL above 0",
-                diff[0],
-                diff[1:],
-                bool(diff[1] > 0),
-                "difference of seed-mean gaps; paired percentile bootstrap over seeds",
-            )
+        return Criterion(
+            f"{method} mean gap below BC (time-indexed)'s at the smallest N={n_demos[0]} on the lava lake "
+            f"(H={config.horizon}): interval of gap_BC - gap_IRL above 0",
+            diff[0],
+            diff[1:],
+            bool(diff[1] > 0),
+            "difference of seed-mean gaps; paired percentile bootstrap over seeds",
         )
+
+    criteria = [below_bc_at_smallest_n("MaxEnt IRL")]
     slope = bootstrap_interval(gaps[:, bc_time], lambda g: _slope_in_n(n_demos, g))
     criteria.append(
         Criterion(
@@ -264,6 +392,21 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
             bool(slope[0] < 0 and slope[2] < 0),
             f"least squares of log seed-mean gap on log N over N in {list(config.n_demos)}; "
             "percentile bootstrap over seeds",
+        )
+    )
+    criteria.append(below_bc_at_smallest_n("GAIL"))
+    cart_returns = cartpole["returns"].mean(-1)  # [n_seeds, 2, n_ep]: mean Gymnasium return per seed
+    one = config.cartpole_episodes.index(min(config.cartpole_episodes))
+    diff = _difference_interval(cart_returns[:, 1, one], cart_returns[:, 0, one])
+    criteria.append(
+        Criterion(
+            f"GAIL's mean Gymnasium CartPole-v1 return from {min(config.cartpole_episodes)} expert episode above "
+            "MLP BC's: interval of the difference above 0",
+            diff[0],
+            diff[1:],
+            bool(diff[1] > 0),
+            f"{config.cartpole_seeds} seeds (each its own expert episodes), {config.cartpole_eval_episodes} greedy "
+            "Gymnasium episodes per policy; difference of seed-mean returns; paired percentile bootstrap over seeds",
         )
     )
     budget = budgets(config, np.asarray(dagger_env_steps))
@@ -280,7 +423,17 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
             ]
             for i, m in enumerate(METHODS)
         },
-        "not_run": [CARTPOLE_MISSING, "GAIL (tabular): toyrlhf/algorithms/gail.py not committed yet"],
+        "cartpole_mean_gymnasium_return": {
+            m: cart_returns[:, i].mean(0).tolist() for i, m in enumerate(CARTPOLE_METHODS)
+        },
+        "cartpole_budget_per_seed": {
+            "MLP BC": [f"{n} episodes: {int(cartpole['expert_labels'][:, j].mean())} expert labels (mean over seeds), "
+                       "0 env steps, no dynamics model" for j, n in enumerate(config.cartpole_episodes)],
+            "GAIL": [f"{n} episodes: {int(cartpole['expert_labels'][:, j].mean())} expert labels (mean over seeds), "
+                     f"{cartpole['gail_env_steps']} env steps, no dynamics model"
+                     for j, n in enumerate(config.cartpole_episodes)],
+        },
+        "cartpole_expert": cartpole["expert"],
     }
     arrays = {
         "n_demos": n_demos,
@@ -288,14 +441,19 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
         "errors_on_expert_states": scores[..., 1],
         "errors_on_own_states": scores[..., 2],
         **{f"budget/{k}": v for k, v in budget.items()},
+        "cartpole_episodes": np.asarray(config.cartpole_episodes),
+        "cartpole_returns": cartpole["returns"],  # [n_seeds, 2 (MLP BC, GAIL), n_ep, eval episodes]
+        "cartpole_expert_labels": cartpole["expert_labels"],  # [n_seeds, n_ep]
+        "cartpole_gail_env_steps": np.asarray(cartpole["gail_env_steps"]),
     }
-    figure = plot(config, n_demos, gaps, budget, float(tabular.evaluate(mdp, expert)))
+    figure = plot(config, n_demos, gaps, budget, float(tabular.evaluate(mdp, expert)), cart_returns,
+                  cartpole["expert"]["gymnasium_return"])
     return ExperimentResult(
         name=NAME,
         claim=CLAIM,
         config={**dataclasses.asdict(config), "quick": quick, "methods": list(METHODS),
                 "default_action": DEFAULT_ACTION, "lava_lake_map": list(LAVA_LAKE),
-                "cartpole": CARTPOLE_MISSING},
+                "cartpole_methods": list(CARTPOLE_METHODS)},
         arrays=arrays,
         criteria=criteria,
         figure=figure,
@@ -304,8 +462,9 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
     )
 
 
-def plot(config: Config, n_demos, gaps, budget, expert_return):
-    """Left: gap against N (seed bands). Middle: what each method consumed. Right: CartPole (or why it is missing)."""
+def plot(config: Config, n_demos, gaps, budget, expert_return, cart_returns, cart_expert_return):
+    """Left: gap against N (seed bands). Middle: what each method consumed. Right: CartPole returns in Gymnasium
+    (``cart_returns [n_seeds, 2, n_ep]``, seed-mean return per policy)."""
     import matplotlib.pyplot as plt
 
     from toyrlhf.plotting import apply_style, seed_band
@@ -336,14 +495,23 @@ def plot(config: Config, n_demos, gaps, budget, expert_return):
                                textcoords="offset points", fontsize=8)
     ax_budget.set_yticks(y, METHODS)
     ax_budget.invert_yaxis()
-    ax_budget.set_xlabel(f"consumed per data set at N={n_demos[-1]}")
+    ax_budget.set_xscale("log")
+    ax_budget.set_xlim(left=100)
+    ax_budget.set_xlabel(f"consumed per data set at N={n_demos[-1]} (log)")
     ax_budget.set_title("Budget (DESIGN.md pitfall 6)", fontsize=11)
-    ax_budget.legend(fontsize=8, loc="lower right")
+    ax_budget.legend(fontsize=8, loc="center right")
 
-    ax_cart.set_axis_off()
-    ax_cart.text(0.5, 0.5, "CartPole-v1 part MISSING:\nMLP BC, GAIL and the PPO expert\n"
-                 "(toyrlhf/algorithms/gail.py)\nwere not committed in time", ha="center", va="center",
-                 fontsize=10, color="0.3", transform=ax_cart.transAxes)
-    ax_cart.set_title("CartPole: return from 1, 4, 16 episodes", fontsize=11)
+    episodes = np.asarray(config.cartpole_episodes)
+    for i, (method, color) in enumerate(zip(CARTPOLE_METHODS, (colors[0], colors[METHODS.index("GAIL")]),
+                                            strict=True)):
+        seed_band(ax_cart, episodes, cart_returns[:, i], label=method, color=color, marker="o", ms=4)
+    ax_cart.axhline(cart_expert_return, color="k", ls=":", lw=1, label=f"PPO expert ({cart_expert_return:.0f})")
+    ax_cart.set_xscale("log", base=2)
+    ax_cart.set_xticks(episodes, [str(n) for n in episodes])
+    ax_cart.set_ylim(0, 520)
+    ax_cart.set_xlabel("expert episodes (500 steps each)")
+    ax_cart.set_ylabel(f"Gymnasium CartPole-v1 return\nmean ± 95% CI over {len(cart_returns)} seeds")
+    ax_cart.set_title("CartPole: MLP BC vs GAIL", fontsize=11)
+    ax_cart.legend(fontsize=8, loc="lower right")
     fig.suptitle("BC vs inverse RL as the number of demonstrations grows (exact gaps, seed bands)", fontsize=11)
     return fig
