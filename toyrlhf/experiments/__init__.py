@@ -15,6 +15,7 @@ MODULES = (
     "toyrlhf.experiments.overoptimization",
     "toyrlhf.experiments.ppo_stability",
     "toyrlhf.experiments.sparsity_action_dim",
+    "toyrlhf.experiments.rlhf_vs_sft",
 )
 
 
