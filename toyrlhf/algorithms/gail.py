@@ -16,6 +16,16 @@ Usage (tabular; the same call works on CartPole with an MLP discriminator)::
     returns = jax.vmap(lambda p: tabular.evaluate(mdp, p))(policy)
     result.resources                                          # expert labels, env steps, known_dynamics=False
 
+CartPole (observations ``[N, T, 4]`` from ``toyrlhf.algorithms.experts``; the actor reads plain observations)::
+
+    config = gail.GAILConfig.cartpole()
+    train = gail.make_train(config, CartPole(), CartPole().default_params())
+    result, metrics = jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, demos)
+    evaluate_in_gymnasium(config.ppo.actor.apply, result.ppo.params.actor, n_policies=len(keys))
+
+:func:`make_gail` gives the pieces (``init``, ``update``, ``result``) for training in
+chunks with evaluations in between (benchmarks/gail_speed.py).
+
 Discriminator and sign convention. ``D_ψ(s, a) = σ(f_ψ(s, a))`` is the probability
 that the pair came from the expert; ``f_ψ`` is a logit (a table ``[S, A]`` or an
 MLP from observations to one logit per action). It is trained by logistic
