@@ -265,3 +265,32 @@ def draw_policy(ax, grid: GridWorld, policy, t: int = 0, color: str = PALETTE[0]
     dy, dx = MOVES[a_idx, 0] * length, MOVES[a_idx, 1] * length
     return ax.quiver(cols[s_idx], rows[s_idx], dx, dy, angles="xy", scale_units="xy", scale=1,
                      color=color, width=0.006, headwidth=3.5, headlength=3.5, headaxislength=3.0)
+
+
+def draw_trajectory(ax, grid: GridWorld, states, actions=None, color: str = PALETTE[0], label: str | None = None):
+    """A path through the cells of ``states [L]`` over the map, from a circle (first state) on.
+
+    With ``actions [L]`` the last action is drawn as an arrow from the last state in its
+    intended direction (:data:`toyrlhf.envs.gridworld.ACTIONS`): where it leads after a
+    slip is not known from ``states`` alone. Returns the path's line.
+    """
+    _check_grid(grid)
+    states = np.asarray(states, dtype=np.int64)
+    if states.ndim != 1 or states.size == 0:
+        raise ValueError(f"states must have shape [L] with L >= 1, got {states.shape}")
+    if states.min() < 0 or states.max() >= grid.n_states:
+        raise ValueError(f"states must lie in [0, {grid.n_states}), got values in [{states.min()}, {states.max()}]")
+    draw_grid(ax, grid)
+    rows, cols = grid.coords[states, 0], grid.coords[states, 1]
+    (line,) = ax.plot(cols, rows, "-", color=color, lw=3, alpha=0.8, label=label)
+    ax.plot(cols[0], rows[0], "o", color=color, ms=11, mfc="white", mew=3)
+    if actions is not None:
+        actions = np.asarray(actions, dtype=np.int64)
+        if actions.shape != states.shape:
+            raise ValueError(f"actions must have the shape of states {states.shape}, got {actions.shape}")
+        if actions.min() < 0 or actions.max() >= len(MOVES):
+            raise ValueError(f"actions must lie in [0, {len(MOVES)}), got values in [{actions.min()}, {actions.max()}]")
+        dy, dx = MOVES[actions[-1]] * 0.45
+        ax.annotate("", xy=(cols[-1] + dx, rows[-1] + dy), xytext=(cols[-1], rows[-1]),
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 3})
+    return line

@@ -168,6 +168,14 @@ class SegmentPairs(NamedTuple):
     """``[M]``: the gold return of segment 1 (the labeller's, hidden from the learner)."""
     gold_second: jax.Array
     """``[M]``: the gold return of segment 2."""
+    states_first: jax.Array | None = None
+    """``[M, L]`` int: the states of segment 1, for drawing it (:func:`toyrlhf.plotting.draw_trajectory`)."""
+    actions_first: jax.Array | None = None
+    """``[M, L]`` int: the actions of segment 1."""
+    states_second: jax.Array | None = None
+    """``[M, L]`` int: the states of segment 2."""
+    actions_second: jax.Array | None = None
+    """``[M, L]`` int: the actions of segment 2."""
 
 
 def sample_segment_pairs(
@@ -192,7 +200,8 @@ def sample_segment_pairs(
     S, A = mdp.n_states, mdp.n_actions
     counts = jax.vmap(lambda s_, a_: jnp.zeros(S * A).at[s_ * A + a_].add(1.0))(s, a)
     gold = r.sum(-1)
-    return SegmentPairs(counts[:n_pairs], counts[n_pairs:], gold[:n_pairs], gold[n_pairs:])
+    m = n_pairs
+    return SegmentPairs(counts[:m], counts[m:], gold[:m], gold[m:], s[:m], a[:m], s[m:], a[m:])
 
 
 # ------------------------------------------------------------------------------------------
