@@ -169,6 +169,8 @@ class PPOMetrics(NamedTuple):
     """``≈ KL(π_old ‖ π_new)``: how far the update moved the policy."""
     nonfinite: jax.Array
     """bool: a loss or a parameter became NaN/inf; check with ``diagnostics.raise_if_nonfinite``."""
+    episodes: jax.Array
+    """int32: episodes that ended during the update, over all ``N`` envs (e.g. responses a human would judge)."""
 
 
 class Minibatch(NamedTuple):
@@ -328,6 +330,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
             value_loss=value_loss,
             approx_kl=approx_kl,
             nonfinite=~all_finite(loss, params),
+            episodes=n_done.astype(jnp.int32),
         )
         new_state = state._replace(
             params=params,

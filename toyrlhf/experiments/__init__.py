@@ -16,6 +16,7 @@ MODULES = (
     "toyrlhf.experiments.ppo_stability",
     "toyrlhf.experiments.sparsity_action_dim",
     "toyrlhf.experiments.rlhf_vs_sft",
+    "toyrlhf.experiments.reward_proxy",
 )
 
 
