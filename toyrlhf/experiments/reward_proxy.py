@@ -51,6 +51,9 @@ learning rate 0.1, 8x8, 4x8, and 4x8 at 0.03), run before the criteria were
 written, found 4 envs x 8 steps, one minibatch, learning rate 0.1 the most
 label-efficient; the direct route uses it (a strong baseline makes the
 comparison conservative). The reward-model route keeps the RLHF pipeline's PPO.
+The pilot also ran both reward-model routes, so their rough standing was known
+when the criteria were written; the criteria are the issue's suggested ones,
+registered for *both* reward models and the same human, not chosen per result.
 
 **Part B: choosing a prompt per query from an offline table.** ``K`` candidate
 prompts, queries with features ``u_q ∈ R^d``, hidden success probabilities
@@ -845,7 +848,7 @@ def plot(config: Config, out: dict, summary: dict):
     )
     ax.axhline(0.0, color="0.8", lw=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("human labels spent (direct: scalar judgements; reward model: pairwise labels)")
+    ax.set_xlabel("human labels spent\n(direct: scores of single responses; reward model: pairwise comparisons)")
     ax.set_ylabel("fraction of the SFT → oracle gold gain (exact)")
     ax.set_title("A. true return per human label\n(a judgement and a comparison are not equal effort)", fontsize=9)
     ax.legend(fontsize=7)
