@@ -694,8 +694,8 @@ def criteria_from(config: Config, rm_gold, direct_at, direct_reach, rm_reach, ba
 
 def resources(config: Config, out: dict, summary: dict) -> dict:
     """What each route consumed (DESIGN.md pitfall 6): labels, gold queries, env steps, per seed mean."""
-    pc = config.direct_ppo()
-    rm_steps = config.rm_ppo_updates * 16 * 16
+    pc, rm_ppo = config.direct_ppo(), rvs.pipeline_config(config.token_config()).ppo
+    rm_steps = rm_ppo.n_updates * rm_ppo.n_envs * rm_ppo.n_steps
     direct_steps = pc.n_updates * pc.n_envs * pc.n_steps
     demos = float(np.asarray(out["expert_labels"]).mean())
     total = summary["cum_labels"][..., -1]  # [seeds, judges]
@@ -750,6 +750,13 @@ def run(quick: bool = True, seeds: int | None = None, progress: Progress | None 
     raise_if_nonfinite(out["rm_nonfinite"], "PPO (reward-model route)")
 
     s = summarise(config, out)
+    spent = s["cum_labels"][..., -1]
+    if spent.min() < max(config.label_budgets):
+        raise ValueError(
+            f"direct_updates = {config.direct_updates} spent only {int(spent.min())} labels in some run, fewer than "
+            f"max(label_budgets) = {max(config.label_budgets)}: the equal-budget comparison would shortchange the "
+            "direct route; raise direct_updates"
+        )
     sft, gain = out["sft_gold"], out["oracle_gold"] - out["sft_gold"]
     criteria = criteria_from(
         config, out["rm_gold"], s["direct_at_budget"], s["direct_reach"], s["rm_reach"], out["bandit_success"]
