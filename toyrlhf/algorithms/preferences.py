@@ -147,6 +147,10 @@ class ResponsePairs(NamedTuple):
     second: jax.Array
     """``[M]`` int: index of ``y²``."""
 
+    def gather(self, values: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(values[x, y¹], values[x, y²])`` for per-(prompt, response) ``values [P, N, ...]`` (gold, features)."""
+        return values[self.prompt, self.first], values[self.prompt, self.second]
+
 
 def sample_response_pairs(key: jax.Array, probs: jax.Array, n_pairs: int) -> ResponsePairs:
     """Draw ``n_pairs`` prompts uniformly and two independent responses from ``probs [P, N]`` for each."""

@@ -106,16 +106,13 @@ def fit_response_reward(key: jax.Array, tree: TokenTree, policy: jax.Array, conf
     pairs = pref.sample_response_pairs(key_pairs, probs, config.n_labels)
     labeller = pref.Labeller(config.label_temperature, config.label_random_prob)
     gold = tree.gold
-    labels, count = pref.label(
-        key_labels, labeller, gold[pairs.prompt, pairs.first], gold[pairs.prompt, pairs.second], 0
-    )
+    labels, count = pref.label(key_labels, labeller, *pairs.gather(gold), 0)
     P, N = gold.shape
     onehot = pref.per_prompt_features(jnp.eye(N, dtype=jnp.float32), P)  # [P, N, P·N]
     params, losses = pref.fit_reward_model(
         key_fit,
         config.reward_model,
-        onehot[pairs.prompt, pairs.first],
-        onehot[pairs.prompt, pairs.second],
+        *pairs.gather(onehot),
         labels,
     )
     reward = pref.predict_reward(config.reward_model, params, onehot).astype(jnp.float64)

@@ -144,15 +144,11 @@ def make_sweep(config: Config, ref: jax.Array, phis, betas, ns):
     def one_seed(key, gold):
         key_pairs, key_labels, key_fit = jax.random.split(key, 3)
         pairs = pref.sample_response_pairs(key_pairs, ref, config.n_labels)
-        labels, count = pref.label(
-            key_labels, labeller, gold[pairs.prompt, pairs.first], gold[pairs.prompt, pairs.second], 0
-        )
+        labels, count = pref.label(key_labels, labeller, *pairs.gather(gold), 0)
         out = {"labels": count}
         per_model = []
         for phi in phis:
-            params, losses = pref.fit_reward_model(
-                key_fit, rm, phi[pairs.prompt, pairs.first], phi[pairs.prompt, pairs.second], labels
-            )
+            params, losses = pref.fit_reward_model(key_fit, rm, *pairs.gather(phi), labels)
             proxy = pref.predict_reward(rm, params, phi).astype(jnp.float64)
             bon = jax.vmap(lambda n, proxy=proxy: tilted.best_of_n_probs(ref, proxy, n))(ns)
             tilt = jax.vmap(lambda b, proxy=proxy: tilted.tilted_response_probs(ref, proxy, b))(betas)

@@ -198,13 +198,11 @@ def fit_token_reward(key, tree: token_mdp.TokenTree, n_labels: int) -> tuple[Lea
     pairs = prefs.sample_response_pairs(key_pairs, jnp.full((P, N), 1.0 / N), n_labels)
     gold = tree.gold
     labeller = prefs.Labeller(temperature=0.1)
-    gold_first, gold_second = gold[pairs.prompt, pairs.first], gold[pairs.prompt, pairs.second]
+    gold_first, gold_second = pairs.gather(gold)
     prefer_first, _ = prefs.label(key_labels, labeller, gold_first, gold_second, 0)
     features = position_features(tree)
     config = prefs.RewardModelConfig(kind="linear", n_steps=500, learning_rate=0.05, l2=1e-3)
-    params, losses = prefs.fit_reward_model(
-        key_fit, config, features[pairs.prompt, pairs.first], features[pairs.prompt, pairs.second], prefer_first
-    )
+    params, losses = prefs.fit_reward_model(key_fit, config, *pairs.gather(features), prefer_first)
     prefs.check_finite_losses(losses)
     table = prefs.predict_reward(config, params, features)
     V = TOKEN_TASK.vocab_size

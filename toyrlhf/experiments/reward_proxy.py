@@ -380,17 +380,14 @@ def make_reward_model_route(config: Config, task: tm.TokenTask, tree: tm.TokenTr
         key_pairs, key_labels, key_fit, key_ppo = jax.random.split(key, 4)
         sft_probs = tm.response_probs(tree, sft)
         pairs = pref.sample_response_pairs(key_pairs, sft_probs, M_max)
-        labels, _ = pref.label(
-            key_labels, labeller, gold[pairs.prompt, pairs.first], gold[pairs.prompt, pairs.second], 0
-        )
+        labels, _ = pref.label(key_labels, labeller, *pairs.gather(gold), 0)
 
         def one(phi, M):
             weights = (jnp.arange(M_max) < M).astype(jnp.float32)
             params, rm_loss = pref.fit_reward_model(
                 key_fit,
                 pipe.reward_model,
-                phi[pairs.prompt, pairs.first],
-                phi[pairs.prompt, pairs.second],
+                *pairs.gather(phi),
                 labels,
                 weights,
             )

@@ -174,9 +174,7 @@ def make_sweep(config: Config, task: tm.TokenTask, tree: tm.TokenTree):
         sft_probs = tm.response_probs(tree, sft)
         log_sft = jnp.log(sft_probs)
         pairs = pref.sample_response_pairs(key_pairs, sft_probs, M_max)
-        labels, _ = pref.label(
-            key_labels, labeller, gold[pairs.prompt, pairs.first], gold[pairs.prompt, pairs.second], 0
-        )
+        labels, _ = pref.label(key_labels, labeller, *pairs.gather(gold), 0)
         held = pref.sample_response_pairs(key_held, sft_probs, config.n_held_out)
         held_prob = pref.preference_probability(gold[held.prompt, held.first], gold[held.prompt, held.second], labeller)
         oracle = tilted.tilted_response_probs(sft_probs, gold / config.label_temperature, config.beta)
@@ -187,8 +185,7 @@ def make_sweep(config: Config, task: tm.TokenTask, tree: tm.TokenTree):
             params, rm_loss = pref.fit_reward_model(
                 key_fit,
                 pipe.reward_model,
-                onehot[pairs.prompt, pairs.first],
-                onehot[pairs.prompt, pairs.second],
+                *pairs.gather(onehot),
                 labels,
                 weights,
             )
