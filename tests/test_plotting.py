@@ -38,12 +38,12 @@ def test_style_uses_the_colour_blind_safe_palette():
     assert plt.rcParams["font.size"] == STYLE["font.size"] and plt.rcParams["pdf.fonttype"] == 42
 
 
-def test_seed_band_is_mean_plus_minus_196_standard_errors(ax):
+def test_seed_band_is_the_student_t_interval_of_the_mean(ax):
     ys = np.array([[0.0, 1.0, 4.0], [2.0, 3.0, 4.0], [4.0, 5.0, 4.0]])  # 3 seeds, 3 points
     line = seed_band(ax, [1, 2, 3], ys, label="demo")
     np.testing.assert_allclose(line.get_ydata(), [2.0, 3.0, 4.0])
     band = ax.collections[0].get_paths()[0].vertices
-    half = 1.96 * 2.0 / np.sqrt(3)  # sample std 2, 3 seeds; the last point has no spread
+    half = 4.302652729911275 * 2.0 / np.sqrt(3)  # t_{0.975, 2 df} (tables), sample std 2, 3 seeds; last point: no spread
     assert band[:, 1].max() == pytest.approx(3.0 + half)
     assert band[:, 1].min() == pytest.approx(2.0 - half)
     assert np.any(np.isclose(band[:, 1], 4.0))

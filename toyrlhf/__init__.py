@@ -4,11 +4,41 @@ Importing toyrlhf turns on JAX's float64 support (``jax_enable_x64``): exact
 tabular quantities are checked to 1e-9, which float32 cannot hold. Neural
 network code in toyrlhf asks for float32 explicitly, so it runs at float32
 speed either way. Importing also registers the Gymnasium ids ``toyrlhf/...``.
+
+Importing also turns on JAX's persistent compilation cache, so a program
+compiled once (a sweep, a notebook's training run) is loaded from disk the next
+time instead of compiled again: in ``$TOYRLHF_CACHE_DIR`` if set, else
+``$XDG_CACHE_HOME/toyrlhf/jax`` (``~/.cache/toyrlhf/jax``). ``TOYRLHF_CACHE=0``
+turns it off; a cache directory the user already gave JAX
+(``JAX_COMPILATION_CACHE_DIR``) is left alone. Delete the folder to clear it.
 """
+
+import os as _os
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+
+def _enable_compilation_cache() -> None:
+    if _os.environ.get("TOYRLHF_CACHE", "1").lower() in ("0", "false", "no", "off"):
+        return
+    if _os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
+        return
+    base = _os.environ.get("XDG_CACHE_HOME") or _os.path.join(_os.path.expanduser("~"), ".cache")
+    path = _os.environ.get("TOYRLHF_CACHE_DIR") or _os.path.join(base, "toyrlhf", "jax")
+    try:
+        _os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache rather than fail
+    jax.config.update("jax_compilation_cache_dir", path)
+    # Cache every program that took noticeable time to compile; JAX's default (1 s)
+    # would skip the many half-second programs a notebook compiles.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+_enable_compilation_cache()
 
 from toyrlhf.tabular import TabularMDP  # noqa: E402  (x64 must be on first)
 

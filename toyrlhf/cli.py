@@ -1,51 +1,116 @@
-"""Command line: ``toyrlhf list | run NAME | reproduce``.
+"""Command line: ``toyrlhf list | run NAME | reproduce | plot NAME | report``.
 
 ``run`` and ``reproduce`` write each experiment's NAME.npz, NAME.json, NAME.png
-and NAME.pdf into ``--out`` (default ``figures/``); ``reproduce`` also writes
-REPORT.md with every pre-registered criterion. A criterion that is NOT
-SUPPORTED is a finding, not an error: the exit code is 0 unless something broke.
+and NAME.pdf into ``OUT/quick/`` or ``OUT/full/`` (``--out``, default
+``toyrlhf-results/`` in the current folder, so the committed results in
+``toyrlhf/results/`` are redrawn only when asked: ``--out toyrlhf/results``), and
+``OUT/REPORT.md`` with every criterion, quick and full side by side. A criterion
+that is NOT SUPPORTED is a finding, not an error; an experiment that fails is
+reported, ``reproduce`` carries on with the others and exits 1 at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+import traceback
+from pathlib import Path
 
 from toyrlhf import experiments
-from toyrlhf.experiments.common import Progress, result_summary, write_report, write_result
+from toyrlhf.experiments.common import (
+    Progress,
+    parse_override,
+    replot,
+    run_experiment,
+    write_report,
+    write_result,
+)
+
+DEFAULT_OUT = "toyrlhf-results"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="toyrlhf", description=__doc__.splitlines()[0])
+    import toyrlhf
+
+    names = ", ".join(experiments.registry())
+    parser = argparse.ArgumentParser(
+        prog="toyrlhf",
+        description=__doc__.splitlines()[0],
+        epilog=f"experiments: {names}",
+    )
+    parser.add_argument("--version", action="version", version=f"toyrlhf {toyrlhf.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the experiments")
-    run = sub.add_parser("run", help="run one experiment")
+    sub.add_parser("list", help="list the experiments and the claim each tests")
+    run = sub.add_parser("run", help="run one experiment", epilog=f"experiments: {names}")
     run.add_argument("name", help="experiment name (see `toyrlhf list`)")
     reproduce = sub.add_parser("reproduce", help="run every experiment and write REPORT.md")
     for p in (run, reproduce):
         p.add_argument("--quick", action="store_true", help="small settings: minutes on a 2-core CPU")
-        p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+        p.add_argument("--out", default=DEFAULT_OUT, help=f"output root (default: {DEFAULT_OUT}/)")
         p.add_argument("--quiet", action="store_true", help="no progress messages")
-    run.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the experiment's)")
+    run.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (Config.n_seeds)")
+    run.add_argument("--seed", type=int, default=None, help="the base seed (Config.seed)")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a Config field, e.g. --set n_demos=50 (repeatable; tuples as 4,8,16)",
+    )
+    plot = sub.add_parser("plot", help="redraw a figure from saved NAME.npz + NAME.json, without recomputing")
+    plot.add_argument("name", help="experiment name")
+    plot.add_argument("--from", dest="source", default=None,
+                      help="folder holding NAME.json and NAME.npz (default: the committed full result, else quick)")
+    plot.add_argument("--out", default=None, help=f"where to write NAME.png/pdf (default: {DEFAULT_OUT}/plots)")
+    report = sub.add_parser("report", help="rewrite OUT/REPORT.md from OUT/quick and OUT/full")
+    report.add_argument("out", nargs="?", default=DEFAULT_OUT)
     return parser
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"--seeds must be a positive integer, got {text}")
     return value
 
 
-def _run_one(module, quick: bool, seeds, out: str, progress: Progress) -> dict:
+def committed_results() -> Path:
+    """The results shipped with the package (``toyrlhf/results/``)."""
+    return Path(__file__).resolve().parent / "results"
+
+
+def build_config(module, quick: bool, seeds=None, seed=None, overrides=()):
+    """``module.Config`` (quick or full) with ``--seeds``, ``--seed`` and ``--set`` applied."""
+    config = module.Config.quick() if quick else module.Config()
+    fields = {f.name for f in dataclasses.fields(config)}
+    for flag, field, value in (("--seeds", "n_seeds", seeds), ("--seed", "seed", seed)):
+        if value is not None:
+            if field not in fields:
+                raise ValueError(f"{module.NAME} has no {field} setting, so {flag} does not apply")
+            config = dataclasses.replace(config, **{field: value})
+    for assignment in overrides:
+        config = parse_override(config, assignment)
+    return config
+
+
+def _run_one(module, config, quick: bool, out_root: str, progress: Progress) -> None:
+    import matplotlib.pyplot as plt
+
     start = time.perf_counter()
-    result = module.run(quick=quick, seeds=seeds, progress=progress)
-    paths = write_result(result, out)
-    print(f"{result.name}: wrote {', '.join(str(p) for p in paths)} ({time.perf_counter() - start:.1f}s)")
-    for criterion in result.criteria:
-        print(f"  {criterion.line()}")
-    return result_summary(result)
+    result = run_experiment(module, config, progress, quick=quick)
+    paths = write_result(result, Path(out_root) / ("quick" if quick else "full"))
+    plt.close(result.figure)
+    t = result.timings
+    print(
+        f"{result.name}: wrote {', '.join(str(p) for p in paths)} ({time.perf_counter() - start:.1f}s: "
+        f"compile {t['compile_s']:.1f}s in {t['n_compiles']} programs, run {t['run_s']:.1f}s)"
+    )
+    for c in result.criteria:
+        print(f"  [{c.kind}] {c.line()}")
+    for c in result.checks:
+        print(f"  [check] {c.line()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,21 +120,51 @@ def main(argv: list[str] | None = None) -> int:
         for name, module in registry.items():
             print(f"{name:28s} {module.CLAIM}")
         return 0
+    if args.command == "report":
+        print(f"wrote {write_report(args.out)}")
+        return 0
+    if args.command in ("run", "plot") and args.name not in registry:
+        print(f"toyrlhf: unknown experiment {args.name!r}; known: {', '.join(registry)}", file=sys.stderr)
+        return 2
+    if args.command == "plot":
+        module = registry[args.name]
+        source = args.source
+        if source is None:
+            full = committed_results() / "full"
+            source = full if (full / f"{module.NAME}.json").exists() else committed_results() / "quick"
+        try:
+            paths = replot(module, source, args.out or Path(DEFAULT_OUT) / "plots")
+        except (FileNotFoundError, ValueError) as err:
+            print(f"toyrlhf: {err}", file=sys.stderr)
+            return 2
+        print(f"{module.NAME}: redrew {', '.join(str(p) for p in paths)} from {source}")
+        return 0
     progress = Progress(enabled=not args.quiet)
     if args.command == "run":
-        if args.name not in registry:
-            print(f"toyrlhf: unknown experiment {args.name!r}; known: {', '.join(registry)}", file=sys.stderr)
+        module = registry[args.name]
+        try:
+            config = build_config(module, args.quick, args.seeds, args.seed, args.set)
+        except (ValueError, TypeError) as err:
+            print(f"toyrlhf: {err}", file=sys.stderr)
             return 2
-        _run_one(registry[args.name], args.quick, args.seeds, args.out, progress)
+        _run_one(module, config, args.quick, args.out, progress)
+        write_report(args.out)
         return 0
-    summaries = []
+    failed = []
     for i, module in enumerate(registry.values(), start=1):
         progress(f"[{i}/{len(registry)}] {module.NAME}")
-        summaries.append(_run_one(module, args.quick, None, args.out, progress))
-    report = write_report(summaries, args.out, args.quick)
-    n_supported = sum(c["supported"] for s in summaries for c in s["criteria"])
-    n_total = sum(len(s["criteria"]) for s in summaries)
-    print(f"wrote {report}: {n_supported} of {n_total} criteria SUPPORTED")
+        try:
+            _run_one(module, build_config(module, args.quick), args.quick, args.out, progress)
+        except Exception:  # noqa: BLE001  carry on: one broken experiment must not hide the others
+            failed.append(module.NAME)
+            print(f"{module.NAME}: FAILED\n{traceback.format_exc()}", file=sys.stderr)
+    report = write_report(args.out)
+    if failed:
+        text = report.read_text() + "\n## Failed\n\n" + "".join(f"- {n}: see the log\n" for n in failed)
+        report.write_text(text)
+        print(f"wrote {report}; FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"wrote {report}; figures in {Path(args.out) / ('quick' if args.quick else 'full')}")
     return 0
 
 

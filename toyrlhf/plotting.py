@@ -3,8 +3,8 @@
 Every toyrlhf figure uses :func:`apply_style` (or the :func:`style` context): large
 type for slides, the Okabe–Ito colour-blind-safe palette, no top/right spines,
 editable text in PDFs. Curves over seeds use :func:`seed_band`: the mean with a
-band of ±1.96 standard errors over the seed axis (a normal-approximation 95%
-interval for the mean, from :func:`toyrlhf.stats.mean_and_interval`).
+band of the Student-t 95% interval for the mean over the seed axis
+(:func:`toyrlhf.stats.mean_and_interval`).
 
 Gridworlds (:class:`toyrlhf.envs.gridworld.GridWorld`) are drawn cell by cell:
 walls dark grey, goals green, lava vermillion, starts blue; the letters S, G, L
@@ -80,16 +80,16 @@ def style():
 # ------------------------------------------------------------------------------------------
 
 
-def seed_band(ax, x, ys, label=None, color=None, alpha: float = 0.25, z: float = 1.96, **line_kwargs):
-    """Plot the mean over seeds with a band of ``mean ± z·SE``; returns the mean line.
+def seed_band(ax, x, ys, label=None, color=None, alpha: float = 0.25, level: float = 0.95, **line_kwargs):
+    """Plot the mean over seeds with its Student-t interval as a band; returns the mean line.
 
     Args:
         ax: matplotlib axes.
         x: ``[N]`` x values.
-        ys: ``[n_seeds, N]`` one curve per seed (seeds on axis 0). With one seed the band is empty.
+        ys: ``[n_seeds, N]`` one curve per seed (seeds on axis 0). With one seed no band is drawn.
         label, color: of the line (the band takes the line's colour).
         alpha: opacity of the band.
-        z: half-width in standard errors (1.96: a 95% normal interval for the mean).
+        level: coverage of the interval (t with ``n_seeds - 1`` degrees of freedom).
     """
     x = np.asarray(x, dtype=np.float64)
     ys = np.asarray(ys, dtype=np.float64)
@@ -102,9 +102,10 @@ def seed_band(ax, x, ys, label=None, color=None, alpha: float = 0.25, z: float =
         raise ValueError(
             f"ys has a non-finite value at [seed, point] = {bad}: report divergence rather than plot it"
         )
-    mean, lo, hi = mean_and_interval(ys, axis=0, z=z)
+    mean, lo, hi = mean_and_interval(ys, axis=0, level=level)
     (line,) = ax.plot(x, mean, label=label, color=color, **line_kwargs)
-    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, linewidth=0)
+    if ys.shape[0] > 1:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, linewidth=0)
     return line
 
 
