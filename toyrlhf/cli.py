@@ -27,6 +27,7 @@ from toyrlhf.experiments.common import (
     write_report,
     write_result,
 )
+from toyrlhf.files import atomic_write
 
 DEFAULT_OUT = "toyrlhf-results"
 
@@ -155,14 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"[{i}/{len(registry)}] {module.NAME}")
         try:
             _run_one(module, build_config(module, args.quick), args.quick, args.out, progress)
-        except Exception:  # noqa: BLE001  carry on: one broken experiment must not hide the others
-            failed.append(module.NAME)
+        except Exception as err:  # noqa: BLE001  carry on: one broken experiment must not hide the others
+            failed.append((module.NAME, f"{type(err).__name__}: {err}"))
             print(f"{module.NAME}: FAILED\n{traceback.format_exc()}", file=sys.stderr)
     report = write_report(args.out)
     if failed:
-        text = report.read_text() + "\n## Failed\n\n" + "".join(f"- {n}: see the log\n" for n in failed)
-        report.write_text(text)
-        print(f"wrote {report}; FAILED: {', '.join(failed)}", file=sys.stderr)
+        text = report.read_text() + "\n## Failed\n\n" + "".join(f"- {n}: FAILED ({e})\n" for n, e in failed)
+        atomic_write(report, lambda tmp: Path(tmp).write_text(text))
+        print(f"wrote {report}; FAILED: {', '.join(n for n, _ in failed)}", file=sys.stderr)
         return 1
     print(f"wrote {report}; figures in {Path(args.out) / ('quick' if args.quick else 'full')}")
     return 0

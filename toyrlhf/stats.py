@@ -184,13 +184,13 @@ def kaplan_meier_median(times, observed, level: float = 0.95) -> tuple[float, fl
         return math.inf, math.inf, math.inf
     data = _stats.CensoredData(uncensored=times[observed], right=times[~observed])
     sf = _stats.ecdf(data).sf
-    band = sf.confidence_interval(confidence_level=level, method="log-log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the band is undefined where S(t) is 0 or 1: not an error
+        band = sf.confidence_interval(confidence_level=level, method="log-log")
 
     def crossing(values) -> float:
         q = np.asarray(values)
         below = np.nonzero(q <= 0.5)[0]
         return float(sf.quantiles[below[0]]) if below.size else math.inf
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return crossing(sf.probabilities), crossing(band.low.probabilities), crossing(band.high.probabilities)
+    return crossing(sf.probabilities), crossing(band.low.probabilities), crossing(band.high.probabilities)
