@@ -176,6 +176,8 @@ class Clock:
     ``clock.call(label, jitted_fn, *args)`` lowers, compiles (or loads from JAX's
     persistent cache), runs and waits; ``timings`` holds ``compile_s/label``,
     ``run_s/label`` and the totals, ``n_compiles`` the number of programs.
+    An argument that is a batch of PRNG keys (the seeds of a vmapped sweep) is
+    split over every local device first (:mod:`toyrlhf.sharding`; one device: unchanged).
     """
 
     def __init__(self, progress: Progress | None = None, name: str = ""):
@@ -188,6 +190,9 @@ class Clock:
         self.progress(f"{self.name}: {message}" if self.name else message)
 
     def call(self, label: str, fn, *args):
+        from toyrlhf.sharding import shard_seeds
+
+        args = tuple(shard_seeds(a) for a in args)
         self.say(f"{label}: compiling")
         compiled, compile_s = timed(fn.lower(*args).compile)
         self.say(f"{label}: compiled in {compile_s:.1f}s, running")
