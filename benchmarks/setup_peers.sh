@@ -5,7 +5,7 @@
 #        bash benchmarks/setup_peers.sh imitation   (only benchmarks/.peers/imitation-venv, for gail_speed.py)
 # The imitation library 1.0.1 (GAIL reference of benchmarks/gail_speed.py) pins gymnasium ~= 0.29 and
 # stable-baselines3 ~= 2.2.1, which conflict with toyrlhf's gymnasium 1.x, so it gets a venv of its own
-# (CPU-only torch) and gail_speed.py runs it in a subprocess; toyrlhf is not installed there.
+# and gail_speed.py runs it in a subprocess; toyrlhf is not installed there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -18,9 +18,9 @@ imitation_venv="$here/.peers/imitation-venv"
 setup_imitation() {
     "$python" -m venv "$imitation_venv"
     "$imitation_venv/bin/python" -m pip install --quiet --upgrade pip
-    # CPU-only torch from PyTorch's index; where that index cannot be reached, from the default index.
-    "$imitation_venv/bin/python" -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu \
-        || "$imitation_venv/bin/python" -m pip install --quiet torch
+    # torch from the default package index only (no second index: not every machine reaches one).
+    # On Linux x86_64 that is a CUDA build of several GB; it runs on the CPU all the same.
+    "$imitation_venv/bin/python" -m pip install --quiet torch
     "$imitation_venv/bin/python" -m pip install --quiet "imitation==1.0.1"
     "$imitation_venv/bin/python" -c 'import imitation, stable_baselines3, gymnasium, torch; print("imitation venv ready:",
         imitation.__version__, "sb3", stable_baselines3.__version__, "gymnasium", gymnasium.__version__, "torch", torch.__version__)'
