@@ -21,7 +21,7 @@ def quick_run(tmp_path_factory):
 def test_list_names_every_registered_experiment(capsys):
     assert cli.main(["list"]) == 0
     printed = capsys.readouterr().out
-    for name in experiments.registry():
+    for name in experiments.names():
         assert name in printed
 
 

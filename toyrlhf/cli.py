@@ -35,7 +35,7 @@ DEFAULT_OUT = "toyrlhf-results"
 def _parser() -> argparse.ArgumentParser:
     import toyrlhf
 
-    names = ", ".join(experiments.registry())
+    names = ", ".join(experiments.names())
     parser = argparse.ArgumentParser(
         prog="toyrlhf",
         description=__doc__.splitlines()[0],
@@ -116,19 +116,19 @@ def _run_one(module, config, quick: bool, out_root: str, progress: Progress) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    registry = experiments.registry()
+    known = experiments.names()
     if args.command == "list":
-        for name, module in registry.items():
+        for name, module in experiments.registry().items():
             print(f"{name:28s} {module.CLAIM}")
         return 0
     if args.command == "report":
         print(f"wrote {write_report(args.out)}")
         return 0
-    if args.command in ("run", "plot") and args.name not in registry:
-        print(f"toyrlhf: unknown experiment {args.name!r}; known: {', '.join(registry)}", file=sys.stderr)
+    if args.command in ("run", "plot") and args.name not in known:
+        print(f"toyrlhf: unknown experiment {args.name!r}; known: {', '.join(known)}", file=sys.stderr)
         return 2
     if args.command == "plot":
-        module = registry[args.name]
+        module = experiments.get(args.name)
         source = args.source
         if source is None:
             full = committed_results() / "full"
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     progress = Progress(enabled=not args.quiet)
     if args.command == "run":
-        module = registry[args.name]
+        module = experiments.get(args.name)
         try:
             config = build_config(module, args.quick, args.seeds, args.seed, args.set)
         except (ValueError, TypeError) as err:
@@ -152,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         write_report(args.out)
         return 0
     failed = []
-    for i, module in enumerate(registry.values(), start=1):
-        progress(f"[{i}/{len(registry)}] {module.NAME}")
+    for i, name in enumerate(known, start=1):
+        progress(f"[{i}/{len(known)}] {name}")
         try:
+            module = experiments.get(name)
             _run_one(module, build_config(module, args.quick), args.quick, args.out, progress)
         except Exception as err:  # noqa: BLE001  carry on: one broken experiment must not hide the others
-            failed.append((module.NAME, f"{type(err).__name__}: {err}"))
-            print(f"{module.NAME}: FAILED\n{traceback.format_exc()}", file=sys.stderr)
+            failed.append((name, f"{type(err).__name__}: {err}"))
+            print(f"{name}: FAILED\n{traceback.format_exc()}", file=sys.stderr)
     report = write_report(args.out)
     if failed:
         text = report.read_text() + "\n## Failed\n\n" + "".join(f"- {n}: FAILED ({e})\n" for n, e in failed)

@@ -1,6 +1,9 @@
 """Experiments, one module per claim; see ``common.py`` for what a module provides.
 
 To add one, write the module and add its import path to ``MODULES`` (one line).
+An experiment's ``NAME`` is its module's name with ``-`` for ``_``, so the names
+are known without importing anything, and one experiment that fails to import
+does not stop the others.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ MODULES = (
 )
 
 
-def registry() -> dict[str, ModuleType]:
-    """``{NAME: module}`` for every registered experiment, in registration order."""
-    modules = [importlib.import_module(m) for m in MODULES]
-    return {m.NAME: m for m in modules}
+def names() -> list[str]:
+    """Every registered experiment's NAME, in registration order, without importing any."""
+    return [m.rsplit(".", 1)[-1].replace("_", "-") for m in MODULES]
 
 
 def get(name: str) -> ModuleType:
-    """The experiment module called ``name``; a ValueError lists the known names otherwise."""
-    experiments = registry()
-    if name not in experiments:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(experiments)}")
-    return experiments[name]
+    """The experiment module called ``name`` (imported now); a ValueError lists the known names otherwise."""
+    paths = dict(zip(names(), MODULES))
+    if name not in paths:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(paths)}")
+    module = importlib.import_module(paths[name])
+    if module.NAME != name:
+        raise ValueError(f"{paths[name]} has NAME {module.NAME!r}; it must be {name!r} (its module name)")
+    return module
+
+
+def registry() -> dict[str, ModuleType]:
+    """``{NAME: module}`` for every registered experiment, in registration order (imports them all)."""
+    return {name: get(name) for name in names()}

@@ -576,7 +576,7 @@ def write_report(root) -> Path:
             data = json.loads(path.read_text())
             if "criteria" in data and "checks" in data:
                 summaries[setting][data["name"]] = data
-    names = [n for n in experiments.registry() if any(n in summaries[s] for s in SETTINGS)]
+    names = [n for n in experiments.names() if any(n in summaries[s] for s in SETTINGS)]
     lines = [
         "# toyrlhf report",
         "",

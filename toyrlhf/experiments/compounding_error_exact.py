@@ -163,8 +163,21 @@ def gaps_and_errors(mdp: tabular.TabularMDP, expert: jax.Array, epsilons: jax.Ar
 
 
 def trap_closed_form(epsilon, horizon):
-    """Ross & Bagnell's Trap gap ``T - (1-ε)(1-(1-ε)^T)/ε``."""
-    return horizon - (1 - epsilon) * (1 - (1 - epsilon) ** horizon) / epsilon
+    """Ross & Bagnell's Trap gap ``T - (1-ε)(1-(1-ε)^T)/ε``, broadcast over ``epsilon`` and ``horizon``.
+
+    Evaluated as the equal sum ``Σ_{t=1}^{T} (1 - (1-ε)^t)`` with ``expm1``/``log1p``:
+    written as above, ``T`` minus a number close to ``T`` loses about ``1/(εT)``
+    of float64's digits (relative error 1e-9 at ε = 1e-4, T = 1), which would make
+    the 1e-9 check measure the formula's round-off instead of the computation.
+    """
+    eps, T = np.broadcast_arrays(np.asarray(epsilon, np.float64), np.asarray(horizon))
+    out = np.empty(eps.shape, np.float64)
+    for e in np.unique(eps):
+        at = eps == e
+        steps = np.arange(1, int(T[at].max()) + 1)
+        partial = np.cumsum(-np.expm1(steps * np.log1p(-e)))
+        out[at] = partial[T[at].astype(int) - 1]
+    return out
 
 
 def build_mdps(config: Config) -> dict[str, tabular.TabularMDP]:
@@ -275,6 +288,11 @@ def checks(config: Config, output: Output) -> list[Criterion]:
             "Trap closed form T - (1-ε)(1-(1-ε)^T)/ε matches the exact gap to relative error 1e-9",
             rel, None, (0.0, 1e-9), "check",
             f"maximum relative error over every ε in {list(config.epsilons)} and T = 1..{config.max_horizon}",
+            disclosure=(
+                "The first full run evaluated the closed form as written, T − (1−ε)(1−(1−ε)^T)/ε, and measured "
+                "1.29e-9 (NOT SUPPORTED): the formula's own cancellation at ε = 1e-4. It is now evaluated as the "
+                "equal sum Σ_t (1−(1−ε)^t) with expm1/log1p; the computed gap did not change."
+            ),
         ),
         Criterion(
             "Ross–Bagnell bound gap <= T² ε̄ (R_max - R_min) holds at every T >= 2",
