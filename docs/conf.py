@@ -38,3 +38,4 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "notebooks/solutions"]
 html_theme = "furo"
 html_title = "toyrlhf"
 suppress_warnings = ["mystnb.unknown_mime_type"]
+autodoc_inherit_docstrings = False  # Gymnasium's own docstrings are not ours to fix

@@ -2,7 +2,7 @@
 
 Notation (used in every docstring below): ``S`` states, ``A`` actions, horizon
 ``T``, discount ``γ``. Transitions ``P[s, a, s']``, expected reward ``R[s, a]``,
-initial distribution ``init[s]``. The return of a policy π is
+initial distribution ``init[s]``. The return of a policy π is::
 
     J(π) = E[ Σ_{t=0}^{T-1} γ^t R(s_t, a_t) ],   s_0 ~ init,  a_t ~ π_t(·|s_t).
 

@@ -1,4 +1,4 @@
-"""Gridworlds drawn as ASCII maps, built as exact sparse :class:`TabularMDP`s.
+"""Gridworlds drawn as ASCII maps, built as exact sparse :class:`TabularMDP` objects.
 
 A map is a rectangle of characters, one row per line::
 

@@ -1,4 +1,4 @@
-"""The small MDPs of the imitation-learning literature, as exact :class:`TabularMDP`s.
+"""The small MDPs of the imitation-learning literature, as exact :class:`TabularMDP` objects.
 
 Each constructor documents its designated expert, which is also the MDP's
 optimal policy (``solve(mdp).policy``), and the quantity the MDP is known for.
