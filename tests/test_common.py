@@ -129,3 +129,10 @@ def test_writing_an_object_array_is_refused(tmp_path):
     result = common.ExperimentResult("toy", "c", _Config(), _Output(module.x, _Inner(np.zeros(1))), [], [], None, {})
     with pytest.raises(TypeError, match="object"):
         common.write_result(result, tmp_path)
+
+
+def test_loading_a_file_that_is_not_an_npz_says_so(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_text("not a zip file")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        common.load_arrays(path)

@@ -1,6 +1,7 @@
 """Demonstrations: experts are the exact optimum, sampling matches it, files round-trip and fail clearly."""
 
 import json
+import pathlib
 import zipfile
 
 import jax
@@ -12,6 +13,7 @@ from toyrlhf import demonstrations as demo_lib
 from toyrlhf import tabular
 from toyrlhf.demonstrations import Demonstrations, Source
 from toyrlhf.envs import toy_mdps
+from toyrlhf.experiments.common import load_arrays
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,46 @@ def test_save_rejects_bad_input(tmp_path):
         demo_lib.save(tmp_path / "d.npz", demos, {"expert": "optimal"})
     with pytest.raises(TypeError, match="actions must be integers"):
         demo_lib.save(tmp_path / "d.npz", demos._replace(actions=jnp.zeros((2, 3))), Source("optimal", "x"))
+
+
+class _TouchWhenUnpickled:
+    """Pickles as a call to ``Path.touch(path)``: a file appears if anyone unpickles it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+def _booby_trapped_npz(path, marker) -> None:
+    """A complete demonstrations file whose observations are an object array holding the trap."""
+    np.savez(
+        path,
+        observations=np.array([_TouchWhenUnpickled(marker)], dtype=object),
+        actions=np.zeros((1, 1), int),
+        rewards=np.zeros((1, 1)),
+        valid=np.ones((1, 1), bool),
+        source_json=np.asarray(json.dumps({"expert": "optimal", "env": "x"})),
+        format_version=np.asarray(demo_lib.FORMAT_VERSION),
+    )
+
+
+@pytest.mark.parametrize(
+    "load, message",
+    [
+        (demo_lib.load, r"not a readable \.npz demonstrations file: Object arrays cannot be loaded"),
+        (load_arrays, "holds an object array, which would need pickle to load; refused"),
+    ],
+    ids=["demonstrations.load", "experiments.common.load_arrays"],
+)
+def test_an_object_array_is_refused_and_never_unpickled(tmp_path, load, message):
+    path, marker = tmp_path / "trap.npz", tmp_path / "unpickled"
+    _booby_trapped_npz(path, marker)
+    with np.load(path, allow_pickle=True) as data:  # control: the trap is live when pickle is allowed
+        data["observations"]
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(ValueError, match=message):
+        load(path)
+    assert not marker.exists()

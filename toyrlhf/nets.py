@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from toyrlhf.validation import positive_int
+
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
 
 def _check_dims(in_dim: int, out_dim: int) -> None:
-    for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    positive_int("in_dim", in_dim)
+    positive_int("out_dim", out_dim)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
+
+from toyrlhf.diagnostics import all_finite
 
 
 def minimize(
@@ -24,14 +27,17 @@ def minimize(
     """``n_steps`` optimiser steps on ``loss_fn`` from ``params``: returns ``(params, losses [n_steps])``.
 
     ``losses[i]`` is the loss *before* step ``i`` (what ``value_and_grad`` returns),
-    so ``losses[0]`` is the loss at the starting point.
+    so ``losses[0]`` is the loss at the starting point. It is NaN instead if step
+    ``i`` made the parameters NaN/inf, so ``~isfinite(losses)`` is a per-step flag
+    for ``diagnostics.raise_if_nonfinite`` that also covers the last step.
     """
 
     def step(carry, _):
         params, opt_state = carry
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state), jnp.where(all_finite(params), loss, jnp.nan)
 
     (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), None, length=n_steps)
     return params, losses

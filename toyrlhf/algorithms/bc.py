@@ -46,6 +46,7 @@ from toyrlhf.demonstrations import Demonstrations
 from toyrlhf.losses import categorical_log_prob
 from toyrlhf.nets import MLP, Network
 from toyrlhf.optimize import minimize
+from toyrlhf.validation import instance, non_negative_int, positive_float, positive_int
 
 
 def action_counts(states, actions, n_states: int, n_actions: int, time_indexed: bool, weights=None) -> jax.Array:
@@ -77,7 +78,7 @@ def policy_from_counts(counts: jax.Array, default_action: int | None) -> jax.Arr
     if default_action is None:
         default = jnp.full(n_actions, 1.0 / n_actions)
     else:
-        if not 0 <= default_action < n_actions:
+        if non_negative_int("default_action", default_action) >= n_actions:
             raise ValueError(f"default_action must be None or an action in [0, {n_actions}), got {default_action}")
         default = jax.nn.one_hot(default_action, n_actions, dtype=jnp.float64)
     total = counts.sum(-1, keepdims=True)
@@ -132,10 +133,8 @@ class MLPBCConfig:
     """Adam step size."""
 
     def __post_init__(self):
-        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {self.n_steps!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        positive_int("n_steps", self.n_steps)
+        positive_float("learning_rate", self.learning_rate)
 
 
 class MLPBCResult(NamedTuple):
@@ -147,10 +146,15 @@ class MLPBCResult(NamedTuple):
     """``[n_steps]``: the cross-entropy before each step."""
     resources: Resources
     """One expert label per valid step, no env steps, no dynamics."""
+    nonfinite: jax.Array
+    """``[n_steps]`` bool: the step's loss or new parameters were NaN/inf (``diagnostics.raise_if_nonfinite``)."""
 
 
 def make_train_mlp(config: MLPBCConfig, obs_dim: int, n_actions: int):
     """``train(key, demos) -> MLPBCResult``: fit ``config.network`` to ``demos`` (observations ``[N, T, D]``)."""
+    instance("config", config, MLPBCConfig)
+    positive_int("obs_dim", obs_dim)
+    positive_int("n_actions", n_actions)
 
     def train(key: jax.Array, demos: Demonstrations) -> MLPBCResult:
         if not isinstance(demos, Demonstrations):
@@ -166,7 +170,7 @@ def make_train_mlp(config: MLPBCConfig, obs_dim: int, n_actions: int):
 
         params0 = config.network.init(key, obs_dim, n_actions, 0.01)
         params, losses = minimize(loss, params0, optax.adam(config.learning_rate), config.n_steps)
-        return MLPBCResult(params, losses, Resources(expert_labels=jnp.sum(demos.valid), env_steps=0,
-                                                     known_dynamics=False))
+        resources = Resources(expert_labels=jnp.sum(demos.valid), env_steps=0, known_dynamics=False)
+        return MLPBCResult(params, losses, resources, nonfinite=~jnp.isfinite(losses))
 
     return train

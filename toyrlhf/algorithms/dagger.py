@@ -43,6 +43,7 @@ import jax.numpy as jnp
 from toyrlhf import tabular
 from toyrlhf.algorithms import bc
 from toyrlhf.algorithms.resources import Resources
+from toyrlhf.validation import boolean, instance, non_negative_int, positive_int, probability
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,12 +62,12 @@ class DAggerConfig:
     """BC's action on states with no data (``None``: uniform). See ``toyrlhf.algorithms.bc``."""
 
     def __post_init__(self):
-        if self.n_rounds < 1 or self.episodes_per_round < 1:
-            raise ValueError(
-                f"n_rounds and episodes_per_round must be >= 1, got {self.n_rounds} and {self.episodes_per_round}"
-            )
-        if not 0.0 <= self.beta_decay <= 1.0:
-            raise ValueError(f"beta_decay must lie in [0, 1], got {self.beta_decay}")
+        positive_int("n_rounds", self.n_rounds)
+        positive_int("episodes_per_round", self.episodes_per_round)
+        probability("beta_decay", self.beta_decay)
+        boolean("time_indexed", self.time_indexed)
+        if self.default_action is not None:
+            non_negative_int("default_action", self.default_action)
 
     def betas(self) -> jax.Array:
         """``[n_rounds]``: the mixing schedule ``β_i``."""
@@ -101,6 +102,7 @@ def make_train(config: DAggerConfig, mdp: tabular.TabularMDP, expert):
     Rolls out in ``mdp`` by sampling (``tabular.sample_episodes``); ``mdp``'s
     transition table is only the simulator, never given to the learner.
     """
+    instance("config", config, DAggerConfig)
     expert = tabular.check_policy(mdp, expert, "expert")
     S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
     n = config.episodes_per_round

@@ -48,6 +48,7 @@ import optax
 from toyrlhf.algorithms.preferences import bradley_terry_loss
 from toyrlhf.envs.token_mdp import TokenEnv, TokenState, TokenTask, path_state_indices, step_mask
 from toyrlhf.optimize import minimize
+from toyrlhf.validation import instance, positive_float, positive_int
 
 LogProbFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
@@ -64,10 +65,9 @@ class DPOConfig:
     """Adam step size."""
 
     def __post_init__(self):
-        if not self.beta > 0:
-            raise ValueError(f"beta must be positive, got {self.beta}")
-        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int, got {self.n_steps!r}")
+        positive_float("beta", self.beta)
+        positive_int("n_steps", self.n_steps)
+        positive_float("learning_rate", self.learning_rate)
 
 
 def dpo_loss(
@@ -125,8 +125,12 @@ def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
     ``prompt [M]``, ``first`` and ``second`` ``[M, T]`` token responses, ``prefer_first [M]``;
     ``weights [M]`` masks or weights pairs (a fixed-size array can then hold any label budget).
     Starts from the reference (the SFT policy) and is deterministic (full batch), so
-    it takes no key. Pure and jit-able; vmap over data for seeds.
+    it takes no key. Pure and jit-able; vmap over data for seeds. ``~isfinite(losses)``
+    flags the steps that met or made NaN/inf (:func:`toyrlhf.optimize.minimize`).
     """
+    instance("config", config, DPOConfig)
+    if not callable(log_prob_fn):
+        raise TypeError(f"log_prob_fn must be a function (params, prompt, tokens) -> [M], got {log_prob_fn!r}")
     tx = optax.adam(config.learning_rate)
 
     def train(ref_params, prompt, first, second, prefer_first, weights=None):

@@ -53,6 +53,7 @@ from toyrlhf.envs.functional import Environment
 from toyrlhf.nets import MLP, Network
 from toyrlhf.rollout import rollout, start
 from toyrlhf.types import EnvCarry, Transition
+from toyrlhf.validation import boolean, instance, non_negative_int, positive_int
 
 
 @jax.tree_util.register_dataclass
@@ -103,13 +104,11 @@ class DQNConfig:
 
     def __post_init__(self):
         for name in ("n_envs", "n_steps", "n_updates", "buffer_size", "batch_size", "grad_steps_per_update"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, getattr(self, name))
         for name in ("learning_starts", "target_update_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+            non_negative_int(name, getattr(self, name))
+        boolean("double_q", self.double_q)
+        instance("hyper", self.hyper, DQNHyperparams)
         if self.n_envs * self.n_steps > self.buffer_size:
             raise ValueError(
                 f"buffer_size = {self.buffer_size} must hold one update's n_envs * n_steps = "

@@ -29,6 +29,7 @@ from toyrlhf.demonstrations import Demonstrations, Source
 from toyrlhf.diagnostics import raise_if_nonfinite
 from toyrlhf.envs.cartpole import CartPole
 from toyrlhf.envs.in_gymnasium import evaluate_in_gymnasium
+from toyrlhf.validation import boolean, finite_float, instance, non_negative_int, positive_int
 
 
 def policy_demonstrations(
@@ -47,6 +48,9 @@ def policy_demonstrations(
     is False after episode ``n`` ended (terminated or truncated). Jit-able with
     ``n_episodes``, ``horizon`` and ``deterministic`` static.
     """
+    positive_int("n_episodes", n_episodes)
+    positive_int("horizon", horizon)
+    boolean("deterministic", deterministic)
     key_reset, key_steps = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_reset, n_episodes), env_params)
     step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -90,6 +94,12 @@ class CartPoleExpertConfig:
     max_attempts: int = 4
     """Seeds ``seed, seed + 1, ...`` tried until one passes the check; RuntimeError if none does."""
 
+    def __post_init__(self):
+        instance("ppo", self.ppo, ppo.PPOConfig)
+        finite_float("min_gymnasium_return", self.min_gymnasium_return)
+        positive_int("eval_episodes", self.eval_episodes)
+        positive_int("max_attempts", self.max_attempts)
+
 
 class CartPoleExpert(NamedTuple):
     """A checked CartPole expert."""
@@ -105,7 +115,8 @@ class CartPoleExpert(NamedTuple):
 
 def train_cartpole_expert(seed: int = 0, config: CartPoleExpertConfig | None = None) -> CartPoleExpert:
     """Train PPO on the JAX CartPole until its greedy policy passes the Gymnasium check (host function)."""
-    config = CartPoleExpertConfig() if config is None else config
+    non_negative_int("seed", seed)
+    config = CartPoleExpertConfig() if config is None else instance("config", config, CartPoleExpertConfig)
     env = CartPole()
     train = jax.jit(ppo.make_train(config.ppo, env, env.default_params()))
     best = None
@@ -128,6 +139,8 @@ def cartpole_demonstrations(
     expert: CartPoleExpert, n_episodes: int, seed: int = 0, horizon: int = 500
 ) -> tuple[Demonstrations, Source]:
     """``n_episodes`` greedy JAX CartPole episodes of ``expert`` (observations ``[N, T, 4]``), and their source."""
+    instance("expert", expert, CartPoleExpert)
+    non_negative_int("seed", seed)
     env = CartPole()
     demos = policy_demonstrations(
         jax.random.key(seed), env, env.default_params(), expert.config.ppo.actor.apply, expert.actor,

@@ -110,6 +110,7 @@ from toyrlhf.envs.functional import Environment, Step, TabularEnv, TabularParams
 from toyrlhf.nets import MLP, Network, Table
 from toyrlhf.optimize import minimize
 from toyrlhf.rollout import rollout, start
+from toyrlhf.validation import instance, positive_float, positive_int
 
 # ------------------------------------------------------------------------------------------
 # Absorbing state for environments that terminate
@@ -221,12 +222,10 @@ class GAILConfig:
     """Adam step size of the discriminator."""
 
     def __post_init__(self):
-        for name in ("disc_n_steps", "disc_grad_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not self.disc_learning_rate > 0:
-            raise ValueError(f"disc_learning_rate must be positive, got {self.disc_learning_rate}")
+        instance("ppo", self.ppo, ppo.PPOConfig)
+        positive_int("disc_n_steps", self.disc_n_steps)
+        positive_int("disc_grad_steps", self.disc_grad_steps)
+        positive_float("disc_learning_rate", self.disc_learning_rate)
 
     @classmethod
     def tabular(cls, n_updates: int = 60, learning_rate: float = 0.1, **kwargs) -> GAILConfig:
@@ -329,8 +328,7 @@ def fixed_horizon(env_params: TabularParams) -> TabularParams:
 
 def make_gail(config: GAILConfig, env: Environment, env_params: Any) -> GAIL:
     """The pieces of GAIL (see :class:`GAIL`), for training in chunks; :func:`make_train` says what ``demos`` is."""
-    if not isinstance(config, GAILConfig):
-        raise TypeError(f"config must be a GAILConfig, got {type(config).__name__}")
+    instance("config", config, GAILConfig)
     is_tabular = isinstance(env, TabularEnv)
     ppo_config = config.ppo
     if is_tabular:

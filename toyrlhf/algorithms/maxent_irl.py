@@ -54,6 +54,8 @@ from toyrlhf import tabular
 from toyrlhf.algorithms import bc
 from toyrlhf.algorithms.resources import Resources
 from toyrlhf.demonstrations import Demonstrations
+from toyrlhf.diagnostics import all_finite
+from toyrlhf.validation import instance, non_negative_float, positive_float, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +72,10 @@ class MaxEntIRLConfig:
     """Weight of ``(l2 / 2) |θ|²`` added to the loss (0: pure maximum likelihood)."""
 
     def __post_init__(self):
-        if self.n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+        positive_int("n_steps", self.n_steps)
+        positive_float("learning_rate", self.learning_rate)
+        positive_float("temperature", self.temperature)
+        non_negative_float("l2", self.l2)
 
 
 class MaxEntIRLResult(NamedTuple):
@@ -91,6 +93,8 @@ class MaxEntIRLResult(NamedTuple):
     """``[n_steps]``: the dual ``L(θ)`` before each step (expected negative log-likelihood per episode)."""
     resources: Resources
     """Demonstration labels, no env steps, known dynamics."""
+    nonfinite: jax.Array
+    """``[n_steps]`` bool: the step's loss, gradient or new θ was NaN/inf (``diagnostics.raise_if_nonfinite``)."""
 
 
 def with_reward(mdp: tabular.TabularMDP, reward: jax.Array) -> tabular.TabularMDP:
@@ -163,6 +167,7 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
     ``features`` is ``[S, A, F]`` (default: one-hot (s, a), ``F = S A``). ``demos``
     must have ``mdp.horizon`` steps. Deterministic: vmap over data sets for seeds.
     """
+    instance("config", config, MaxEntIRLConfig)
     S, A = mdp.n_states, mdp.n_actions
     if features is None:
         features = jnp.eye(S * A).reshape(S, A, S * A)
@@ -187,15 +192,18 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
             loss, grad = loss_and_gradient(theta, mdp, features, mu_demo, tau, horizon)
             loss, grad = loss + 0.5 * config.l2 * theta @ theta, grad + config.l2 * theta
             updates, opt_state = optimizer.update(grad, opt_state)
-            return (optax.apply_updates(theta, updates), opt_state), loss
+            theta_new = optax.apply_updates(theta, updates)
+            return (theta_new, opt_state), (loss, ~all_finite(loss, grad, theta_new))
 
         theta0 = jnp.zeros(features.shape[-1])
-        (theta, _), losses = jax.lax.scan(step, (theta0, optimizer.init(theta0)), length=config.n_steps)
+        (theta, _), (losses, nonfinite) = jax.lax.scan(
+            step, (theta0, optimizer.init(theta0)), length=config.n_steps
+        )
         reward = features @ theta
         model = with_reward(mdp, reward)
         hard = shorter_horizon(tabular.solve(model).policy, horizon)
         soft = shorter_horizon(tabular.solve(model, tau).policy, horizon)
         resources = Resources(expert_labels=jnp.sum(used), env_steps=0, known_dynamics=True)
-        return MaxEntIRLResult(theta, reward, hard, soft, losses, resources)
+        return MaxEntIRLResult(theta, reward, hard, soft, losses, resources, nonfinite)
 
     return train

@@ -55,6 +55,7 @@ from toyrlhf.envs.functional import Environment
 from toyrlhf.nets import MLP, Network, Table
 from toyrlhf.rollout import rollout, start
 from toyrlhf.types import EnvCarry, Transition
+from toyrlhf.validation import positive_int
 
 
 @jax.tree_util.register_dataclass
@@ -109,9 +110,7 @@ class PPOConfig:
 
     def __post_init__(self):
         for name in ("n_envs", "n_steps", "n_updates", "n_epochs", "n_minibatches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, getattr(self, name))
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ValueError(
                 f"n_envs * n_steps = {self.n_envs * self.n_steps} must be divisible by "

@@ -45,6 +45,7 @@ from toyrlhf import tabular
 from toyrlhf.envs.token_mdp import response_length
 from toyrlhf.nets import MLP, Table
 from toyrlhf.optimize import minimize
+from toyrlhf.validation import instance, non_negative_float, positive_float, positive_int
 
 # ------------------------------------------------------------------------------------------
 # The synthetic labeller
@@ -255,10 +256,12 @@ class RewardModelConfig:
     def __post_init__(self):
         if self.kind not in ("linear", "mlp"):
             raise ValueError(f"kind must be 'linear' or 'mlp', got {self.kind!r}")
-        for name in ("ensemble_size", "n_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int("ensemble_size", self.ensemble_size)
+        positive_int("n_steps", self.n_steps)
+        positive_float("learning_rate", self.learning_rate)
+        non_negative_float("l2", self.l2)
+        if self.kind == "mlp":
+            MLP(hidden=self.hidden)  # the MLP checks its widths: fail here, not at the first fit
 
     @property
     def network(self):
@@ -294,6 +297,7 @@ def fit_reward_model(
     loss curve is returned so NaN can be detected by the caller. The loss curve is
     the mean over ensemble members.
     """
+    instance("config", config, RewardModelConfig)
     features_first = jnp.asarray(features_first, jnp.float32)
     features_second = jnp.asarray(features_second, jnp.float32)
     prefer_first = jnp.asarray(prefer_first, jnp.float32)

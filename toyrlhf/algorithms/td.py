@@ -44,6 +44,7 @@ import numpy as np
 
 from toyrlhf import tabular
 from toyrlhf.envs.toy_mdps import baird_counterexample
+from toyrlhf.validation import positive_int
 
 
 def importance_ratios(behavior, target) -> jax.Array:
@@ -125,8 +126,7 @@ def baird_td(step_size=0.01, n_updates: int = 1000, discount: float = 0.99) -> B
     Defaults are Sutton & Barto's Fig. 11.2 (α = 0.01, γ = 0.99). ``step_size`` may be
     an array of step sizes (vmapped: outputs gain a leading axis).
     """
-    if isinstance(n_updates, bool) or not isinstance(n_updates, (int, np.integer)) or n_updates < 1:
-        raise ValueError(f"n_updates must be a positive int, got {n_updates!r}")
+    positive_int("n_updates", n_updates)
     baird = baird_counterexample(discount=discount)
     mdp, X, w0 = baird.mdp, baird.features, baird.initial_weights
     d_b = stationary_distribution(mdp, baird.behavior)

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from toyrlhf.validation import positive_int
+
 
 def evaluate_in_gymnasium(
     policy_fn: Callable[[Any, jax.Array], jax.Array],
@@ -54,10 +56,9 @@ def evaluate_in_gymnasium(
     Returns:
         ``[n_episodes]`` returns, or ``[n_policies, n_episodes]`` with ``n_policies``.
     """
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes must be a positive int, got {n_episodes!r}")
-    if n_policies is not None and (not isinstance(n_policies, int) or n_policies < 1):
-        raise ValueError(f"n_policies must be None or a positive int, got {n_policies!r}")
+    positive_int("n_episodes", n_episodes)
+    if n_policies is not None:
+        positive_int("n_policies", n_policies)
     P = 1 if n_policies is None else n_policies
     if n_policies is None:
         params = jax.tree.map(lambda x: jnp.asarray(x)[None], params)

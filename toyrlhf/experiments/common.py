@@ -337,11 +337,17 @@ def _jsonable(x):
 
 def load_arrays(path) -> dict[str, np.ndarray]:
     """Load an experiment's NAME.npz, never with pickle: an object array is refused."""
+    import zipfile
+
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except ValueError as err:
-        raise ValueError(f"{path}: holds an object array, which would need pickle to load; refused") from err
+        if "Object arrays" in str(err):
+            raise ValueError(f"{path}: holds an object array, which would need pickle to load; refused") from err
+        raise ValueError(f"{path} is not a readable .npz file: {err}") from err
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path} is not a readable .npz file: {err}") from err
 
 
 # ------------------------------------------------------------------------------------------
