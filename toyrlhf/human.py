@@ -5,13 +5,13 @@ human. Here the human can be the real thing. Each pair is shown — two token
 responses printed with a vocabulary, or two gridworld segments drawn side by side
 (:func:`toyrlhf.plotting.draw_trajectory`) — and the person answers:
 
-==========  =============================================  ===============
+==========  =============================================  ================
 answer      meaning                                        ``prefer_first``
-==========  =============================================  ===============
-``1``       the first (left) item is better               1.0
-``2``       the second (right) item is better             0.0
-``=``       cannot tell them apart                        0.5
-==========  =============================================  ===============
+==========  =============================================  ================
+``1``       the first (left) item is better                1.0
+``2``       the second (right) item is better              0.0
+``=``       cannot tell them apart                         0.5
+==========  =============================================  ================
 
 Anything else is answered with a message saying what is accepted, and the same
 pair is asked again. The result has the format of

@@ -2,7 +2,7 @@
 
 Behavior cloning trains on the expert's state distribution and is tested on its
 own, so its per-step error ε on the expert's states can compound to a gap of
-order ``ε T²``. DAgger trains on the learner's own states instead:
+order ``ε T²``. DAgger trains on the learner's own states instead::
 
     D ← ∅
     for i = 0, 1, ..., n_rounds - 1:

@@ -2,7 +2,7 @@
 
 The value estimate is linear, ``v_w(s) = x(s)ᵀ w`` with features ``x(s)`` (``[S, F]``).
 One expected semi-gradient TD(0) update ("semi-gradient DP", Sutton & Barto 2018, §11.2, eq. 11.9
-with states weighted by ``μ``) is
+with states weighted by ``μ``) is::
 
     w ← w + α Σ_s μ(s) Σ_a b(a|s) ρ(s, a) ( R(s, a) + γ Σ_{s'} P(s'|s, a) v_w(s') − v_w(s) ) x(s),
 

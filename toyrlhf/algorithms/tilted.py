@@ -1,12 +1,12 @@
 """Exact KL-regularised optima and best-of-n sampling on an enumerable response space.
 
 **The KL-tilted optimum.** RLHF maximises a reward ``r`` while staying close to a
-reference policy (the SFT model):
+reference policy (the SFT model)::
 
     max_π  E_{x, y~π(·|x)}[ r(x, y) ] − β KL(π(·|x) ‖ π_ref(·|x)).
 
 Its unique maximiser is the reference re-weighted by the exponentiated reward
-(Korbak et al. 2022; Rafailov et al. 2023, eq. 4):
+(Korbak et al. 2022; Rafailov et al. 2023, eq. 4)::
 
     π_β(y | x) = π_ref(y | x) exp(r(x, y) / β) / Z_β(x),
     KL(π_β ‖ π_ref) = E_{π_β}[r] / β − log Z_β(x).
