@@ -43,16 +43,24 @@ def test_scripted_answers_give_labels_and_count(tree, sample):
     assert int(count) == 11
 
 
-def test_answering_function_and_synthetic_labeller_match_label(tree, sample):
+def test_synthetic_answers_follow_the_boltzmann_labeller(tree, sample):
+    """Answer 1 with probability σ((g¹ − g²)/τ), checked by frequency (not against pref.label's own code),
+    and the answering function turns "1"/"2" into labels 1/0 in order."""
+    n = 20_000
+    g1, g2 = jnp.full(n, 0.4), jnp.zeros(n)  # one pair asked n times: Pr(answer 1) = σ(0.4 / 0.3)
+    answers = np.asarray(human.synthetic_answers(jax.random.key(5), pref.Labeller(temperature=0.3), g1, g2))
+    assert set(answers.tolist()) == {1, 2}
+    p = 1.0 / (1.0 + np.exp(-0.4 / 0.3))
+    assert abs(np.mean(answers == 1) - p) < 4 * np.sqrt(p * (1 - p) / n)
+    # a careful labeller (τ → 0) answers by the gold ordering
     pairs, first, second = token_pairs(tree, sample, 50)
-    g1, g2 = tree.gold[pairs.prompt, pairs.first], tree.gold[pairs.prompt, pairs.second]
-    labeller = pref.Labeller(temperature=0.3)
-    key = jax.random.key(5)
-    answers = human.synthetic_answers(key, labeller, g1, g2)
-    labels, count = human.label_token_pairs(pairs.prompt, first, second, VOCAB, answers=lambda i: answers[i])
-    expected, expected_count = pref.label(key, labeller, g1, g2, 0)
-    np.testing.assert_array_equal(np.asarray(labels), np.asarray(expected))
-    assert int(count) == int(expected_count) == 50
+    h1, h2 = np.asarray(tree.gold[pairs.prompt, pairs.first]), np.asarray(tree.gold[pairs.prompt, pairs.second])
+    sharp = human.synthetic_answers(jax.random.key(6), pref.Labeller(temperature=1e-6), h1, h2)
+    decided = np.abs(h1 - h2) > 1e-3
+    np.testing.assert_array_equal(np.asarray(sharp)[decided], np.where(h1 > h2, 1, 2)[decided])
+    labels, count = human.label_token_pairs(pairs.prompt, first, second, VOCAB, answers=lambda i: sharp[i])
+    np.testing.assert_array_equal(np.asarray(labels), np.where(np.asarray(sharp) == 1, 1.0, 0.0))
+    assert int(count) == 50
 
 
 def test_typed_answers_are_asked_again_until_accepted(tree, sample, monkeypatch, capsys):

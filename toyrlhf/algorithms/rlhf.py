@@ -4,18 +4,25 @@ Claim T1 of the paper: RLHF is online inverse RL that starts from offline
 demonstrations. The dynamics (append a token) are known and free to roll out;
 the reward (the human) is not, so it is learned from a few preference labels and
 then optimised in the known dynamics. Three stages (Ouyang et al. 2022), each
-the project's one implementation of that piece:
+the project's one implementation of that piece, each a function of its own so an
+experiment or a notebook can call one stage and look at its result:
 
-1. **SFT** = behavior cloning (:mod:`toyrlhf.algorithms.bc`) on ``n_demos``
-   demonstrations, with an additive pseudo-count so every token keeps positive
-   probability (the KL leash below needs ``π_SFT > 0``);
-2. **reward model**: Bradley–Terry (:mod:`toyrlhf.algorithms.preferences`) on
-   ``n_labels`` labelled pairs of SFT responses (tabular: one reward per (prompt,
-   response), L2-regularised so unseen responses stay near 0);
-3. **PPO** (:mod:`toyrlhf.algorithms.ppo`, the project's only PPO) on the learned
-   reward, with the per-step KL penalty ``β (log π − log π_SFT)``, starting from
-   SFT. Its target is the exact KL-tilted optimum ``π_SFT exp(r̂/β)/Z``
-   (:func:`toyrlhf.algorithms.tilted.tilted_policy`), which tests compare it with.
+1. **SFT** (:func:`fit_sft`) = behavior cloning (:mod:`toyrlhf.algorithms.bc`) on
+   ``n_demos`` demonstrations, with an additive pseudo-count so every token keeps
+   positive probability (the KL leash below needs ``π_SFT > 0``);
+2. **labels and reward model**: :func:`label_response_pairs` draws ``n_labels``
+   pairs of the policy's responses and asks the (simulated) human;
+   :func:`fit_response_reward` fits a Bradley–Terry model
+   (:mod:`toyrlhf.algorithms.preferences`) on features of the responses (by
+   default :func:`tabular_features`: one reward per (prompt, response),
+   L2-regularised so unseen responses stay near 0);
+3. **PPO** (:func:`make_rl_stage`; :mod:`toyrlhf.algorithms.ppo`, the project's only
+   PPO) on the learned reward, with the per-step KL penalty ``β (log π − log π_SFT)``,
+   starting from SFT. Its target is the exact KL-tilted optimum
+   ``π_SFT exp(r̂/β)/Z`` (:func:`toyrlhf.algorithms.tilted.tilted_policy`), which
+   tests compare it with.
+
+:func:`make_train` chains the three into ``train(key, expert)``.
 
 Resources are counted separately for every run (DESIGN.md pitfall 6):
 demonstrated tokens (expert labels), preference labels, gold-reward queries
@@ -55,6 +62,19 @@ class PipelineResources(NamedTuple):
     """Whether the method rolled out in the (known) dynamics."""
 
 
+def _default_ppo() -> ppo.PPOConfig:
+    return ppo.PPOConfig(
+        n_envs=16,
+        n_steps=16,
+        n_updates=200,
+        n_epochs=4,
+        n_minibatches=2,
+        actor=Table(),
+        critic=Table(),
+        hyper=ppo.PPOHyperparams(learning_rate=0.1, gamma=1.0, gae_lambda=1.0, ent_coef=0.0, kl_coef=0.1),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class RLHFConfig:
     """Settings of the pipeline (static: they fix shapes and the compiled program)."""
@@ -73,19 +93,48 @@ class RLHFConfig:
         default_factory=lambda: pref.RewardModelConfig(kind="linear", n_steps=800, learning_rate=0.1, l2=1e-3)
     )
     """Bradley–Terry fit on one-hot (prompt, response) features: the tabular reward model."""
-    ppo: ppo.PPOConfig = dataclasses.field(
-        default_factory=lambda: ppo.PPOConfig(
-            n_envs=16,
-            n_steps=16,
-            n_updates=200,
-            n_epochs=4,
-            n_minibatches=2,
-            actor=Table(),
-            critic=Table(),
-            hyper=ppo.PPOHyperparams(learning_rate=0.1, gamma=1.0, gae_lambda=1.0, ent_coef=0.0, kl_coef=0.1),
-        )
-    )
-    """PPO on the learned reward; ``hyper.kl_coef`` is the leash ``β`` (entropy bonus 0: it would move the optimum)."""
+    ppo: ppo.PPOConfig = dataclasses.field(default_factory=_default_ppo)
+    """PPO on the learned reward with Table actor and critic on state indices; ``hyper.kl_coef`` is the
+    leash ``β`` (entropy bonus 0: it would move the optimum)."""
+
+    def __post_init__(self):
+        for name in ("n_demos", "n_labels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.sft_pseudo_count > 0:
+            raise ValueError(f"sft_pseudo_count must be positive (keeps π_SFT > 0), got {self.sft_pseudo_count}")
+        if not self.label_temperature > 0:
+            raise ValueError(f"label_temperature must be positive, got {self.label_temperature}")
+        if not 0.0 <= self.label_random_prob <= 1.0:
+            raise ValueError(f"label_random_prob must lie in [0, 1], got {self.label_random_prob}")
+        if not isinstance(self.reward_model, pref.RewardModelConfig):
+            raise TypeError(f"reward_model must be a RewardModelConfig, got {type(self.reward_model).__name__}")
+        if not isinstance(self.ppo, ppo.PPOConfig):
+            raise TypeError(f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
+        if not (isinstance(self.ppo.actor, Table) and isinstance(self.ppo.critic, Table)):
+            raise ValueError("ppo.actor and ppo.critic must be Table networks (PPO acts on the tree's state indices)")
+        if not self.ppo.hyper.kl_coef > 0:
+            raise ValueError(f"ppo.hyper.kl_coef (the KL leash β) must be positive, got {self.ppo.hyper.kl_coef}")
+
+    @property
+    def labeller(self) -> pref.Labeller:
+        return pref.Labeller(self.label_temperature, self.label_random_prob)
+
+    @property
+    def beta(self) -> float:
+        """The KL leash ``β`` of the RL stage."""
+        return self.ppo.hyper.kl_coef
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps of one RL stage: ``n_updates · n_envs · n_steps``."""
+        return self.ppo.n_updates * self.ppo.n_envs * self.ppo.n_steps
+
+
+# ------------------------------------------------------------------------------------------
+# Stage 1: SFT
+# ------------------------------------------------------------------------------------------
 
 
 def fit_sft(key: jax.Array, tree: TokenTree, expert: jax.Array, n_demos: int, pseudo_count: float):
@@ -99,30 +148,88 @@ def fit_sft(key: jax.Array, tree: TokenTree, expert: jax.Array, n_demos: int, ps
     return policy, jnp.sum(valid)
 
 
-def fit_response_reward(key: jax.Array, tree: TokenTree, policy: jax.Array, config: RLHFConfig):
-    """Label ``n_labels`` pairs of ``policy``'s responses and fit the tabular reward model: ``(r̂ [P, N], labels)``."""
-    key_pairs, key_labels, key_fit = jax.random.split(key, 3)
-    probs = response_probs(tree, policy)
-    pairs = pref.sample_response_pairs(key_pairs, probs, config.n_labels)
-    labeller = pref.Labeller(config.label_temperature, config.label_random_prob)
-    gold = tree.gold
-    labels, count = pref.label(key_labels, labeller, *pairs.gather(gold), 0)
-    P, N = gold.shape
-    onehot = pref.per_prompt_features(jnp.eye(N, dtype=jnp.float32), P)  # [P, N, P·N]
-    params, losses = pref.fit_reward_model(
-        key_fit,
-        config.reward_model,
-        *pairs.gather(onehot),
-        labels,
-    )
-    reward = pref.predict_reward(config.reward_model, params, onehot).astype(jnp.float64)
-    return reward, count, losses
+# ------------------------------------------------------------------------------------------
+# Stage 2: labels and the reward model
+# ------------------------------------------------------------------------------------------
 
 
-def table_reward_fn(obs, action, next_obs, reward_table):
-    """PPO's reward hook for one-hot observations: ``r̂(s, a) = (obs @ R̂)[a]`` with ``R̂ [S, A]``."""
+class LabelledPairs(NamedTuple):
+    """``M`` pairs of responses to the same prompt and the human's answers."""
+
+    pairs: pref.ResponsePairs
+    """``[M]`` prompts and the indices of the two responses."""
+    prefer_first: jax.Array
+    """``[M]`` float 0/1: 1 when the first response was preferred."""
+    count: jax.Array
+    """``[]`` int: labels asked so far (``M`` from a fresh count)."""
+
+
+def label_response_pairs(
+    key: jax.Array, tree: TokenTree, policy: jax.Array, n_pairs: int, labeller: pref.Labeller
+) -> LabelledPairs:
+    """Draw ``n_pairs`` pairs of ``policy``'s responses (``[S, A]``) and label them by the gold reward."""
+    key_pairs, key_labels = jax.random.split(key)
+    pairs = pref.sample_response_pairs(key_pairs, response_probs(tree, policy), n_pairs)
+    prefer_first, count = pref.label(key_labels, labeller, *pairs.gather(tree.gold), 0)
+    return LabelledPairs(pairs, prefer_first, count)
+
+
+def tabular_features(tree: TokenTree) -> jax.Array:
+    """``[P, N, P·N]`` one-hot features of each (prompt, response): a linear model on them is a table."""
+    P, N = tree.gold.shape
+    return pref.per_prompt_features(jnp.eye(N, dtype=jnp.float32), P)
+
+
+def fit_response_reward(
+    key: jax.Array,
+    config: pref.RewardModelConfig,
+    features: jax.Array,
+    data: LabelledPairs,
+    weights: jax.Array | None = None,
+):
+    """Fit a Bradley–Terry model on ``features [P, N, F]`` of the labelled pairs: ``(r̂ [P, N] float64, losses)``.
+
+    ``weights [M]`` (default ones) lets a fixed-size list of labels stand for any budget: the fit for
+    budget ``m`` gives weight 1 to the first ``m`` pairs and 0 to the rest (nested budgets).
+    """
+    params, losses = pref.fit_reward_model(key, config, *data.pairs.gather(features), data.prefer_first, weights)
+    return pref.predict_reward(config, params, features).astype(jnp.float64), losses
+
+
+# ------------------------------------------------------------------------------------------
+# Stage 3: PPO on the learned reward, leashed to SFT
+# ------------------------------------------------------------------------------------------
+
+
+def reward_table_fn(obs, action, next_obs, reward_table):
+    """PPO's reward hook for state-index observations: ``r̂(s, a) = R̂[s, a]`` with ``R̂ [S, A]``."""
     del next_obs
-    return (obs @ reward_table)[action]
+    return reward_table[obs, action]
+
+
+def make_rl_stage(config: ppo.PPOConfig, tree: TokenTree):
+    """``rl(key, sft [S, A], reward [P, N]) -> (policy [S, A], PPOMetrics)``: PPO on ``reward``, leashed to SFT.
+
+    The learned reward of a response is paid on the step that ends it; the actor starts
+    at ``π_SFT`` and pays ``config.hyper.kl_coef · (log π − log π_SFT)`` per step. Pure and
+    vmappable over every argument.
+    """
+    env, env_params = tabular_env(tree.mdp, "index")
+    ppo_train = ppo.make_train(config, env, env_params, reward_fn=reward_table_fn)
+    states = jnp.arange(tree.mdp.n_states)
+
+    def rl(key, sft, reward):
+        reward_table = with_response_reward(tree, reward).R.astype(jnp.float32)
+        reference = jnp.log(sft).astype(jnp.float32)  # Table params: logits [S, A], one row per state
+        state, metrics = ppo_train(key, reference=reference, reward_params=reward_table)
+        return ppo.policy_probabilities(config, state.params.actor, states), metrics
+
+    return rl
+
+
+# ------------------------------------------------------------------------------------------
+# The whole pipeline
+# ------------------------------------------------------------------------------------------
 
 
 class RLHFResult(NamedTuple):
@@ -143,20 +250,16 @@ class RLHFResult(NamedTuple):
 
 def make_train(config: RLHFConfig, tree: TokenTree):
     """``train(key, expert [S, A]) -> RLHFResult``: SFT, reward model and PPO, pure and vmappable over keys."""
-    env, env_params = tabular_env(tree.mdp)
-    ppo_train = ppo.make_train(config.ppo, env, env_params, reward_fn=table_reward_fn)
-    observations = env_params.observations
+    rl = make_rl_stage(config.ppo, tree)
+    features = tabular_features(tree)
 
     def train(key, expert):
-        key_sft, key_rm, key_ppo = jax.random.split(key, 3)
+        key_sft, key_labels, key_fit, key_ppo = jax.random.split(key, 4)
         sft, expert_labels = fit_sft(key_sft, tree, expert, config.n_demos, config.sft_pseudo_count)
-        reward, n_labels, rm_loss = fit_response_reward(key_rm, tree, sft, config)
-        reward_table = with_response_reward(tree, reward).R.astype(jnp.float32)
-        reference = jnp.log(sft).astype(jnp.float32)  # Table params: logits [S, A] on one-hot observations
-        state, metrics = ppo_train(key_ppo, reference=reference, reward_params=reward_table)
-        policy = ppo.policy_probabilities(config.ppo, state.params.actor, observations)
-        env_steps = config.ppo.n_updates * config.ppo.n_envs * config.ppo.n_steps
-        resources = PipelineResources(expert_labels, n_labels, jnp.int32(0), jnp.int32(env_steps), True)
+        data = label_response_pairs(key_labels, tree, sft, config.n_labels, config.labeller)
+        reward, rm_loss = fit_response_reward(key_fit, config.reward_model, features, data)
+        policy, metrics = rl(key_ppo, sft, reward)
+        resources = PipelineResources(expert_labels, data.count, jnp.int32(0), jnp.int32(config.env_steps), True)
         return RLHFResult(sft, reward, policy, metrics, resources, rm_loss)
 
     return train

@@ -20,6 +20,7 @@ MODULES = (
     "toyrlhf.experiments.sparsity_action_dim",
     "toyrlhf.experiments.rlhf_vs_sft",
     "toyrlhf.experiments.reward_proxy",
+    "toyrlhf.experiments.prompt_bandit",
 )
 
 
