@@ -37,5 +37,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-n
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "notebooks/solutions"]
 html_theme = "furo"
 html_title = "toyrlhf"
-suppress_warnings = ["mystnb.unknown_mime_type"]
+# "ref.python": napoleon reads a field docstring such as "Expert (observation, action) labels: ..." as
+# "type: description" and the words then match several attributes; ambiguity, not a broken link.
+suppress_warnings = ["mystnb.unknown_mime_type", "ref.python"]
 autodoc_inherit_docstrings = False  # Gymnasium's own docstrings are not ours to fix
