@@ -1,12 +1,47 @@
-"""Every notebook runs top to bottom in a fresh kernel, with small settings (TOYRLHF_QUICK=1)."""
+"""Every notebook runs top to bottom in a fresh kernel (quick settings), and the documentation site
+built from the executed notebooks builds with warnings as errors and shows their figures in a browser.
 
+The notebooks are executed once: each test below saves its executed copy into a session folder, and
+the site is built from those copies (the last test of this file; a notebook not yet run is run then).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def executed_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("executed-notebooks")
+
+
+def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode:
+    """Run ``path`` in a fresh kernel (TOYRLHF_QUICK=1) and save the executed copy; returns it."""
+    notebook = nbformat.read(path, as_version=4)
+    env = {"TOYRLHF_QUICK": "1", "MPLBACKEND": "Agg"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        resources = {"metadata": {"path": str(work)}}
+        NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    nbformat.write(notebook, executed_dir / path.name)
+    return notebook
 
 
 def test_there_are_notebooks():
@@ -14,14 +49,58 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, monkeypatch, tmp_path):
-    monkeypatch.setenv("TOYRLHF_QUICK", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, executed_dir, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     last_markdown = [c for c in notebook.cells if c.cell_type == "markdown"][-1].source.lower()
     assert "exercise" in last_markdown or "question" in last_markdown, f"{path.name} must end with exercises"
-    resources = {"metadata": {"path": str(tmp_path)}}
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources).execute()
+    notebook = execute(path, executed_dir, tmp_path)
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _browser(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_docs_site_builds_strictly_and_shows_the_figures(executed_dir, tmp_path):
+    for path in NOTEBOOKS:
+        if not (executed_dir / path.name).exists():
+            execute(path, executed_dir, tmp_path)
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import build as docs_build
+    finally:
+        sys.path.pop(0)
+    site = tmp_path / "site"
+    index = docs_build.build(site, executed_dir)  # raises on any Sphinx warning
+    tour = site / "notebooks" / "00_tour.html"
+    assert index.exists() and tour.exists()
+    html = tour.read_text()
+    images = [site / "notebooks" / src.split('"')[0] for src in html.split('<img src="')[1:]]
+    assert images, "the executed tour shows no figure"
+    assert all(p.exists() and p.stat().st_size > 5_000 for p in images), images
+    assert (site / "_autosummary" / "toyrlhf.tabular.html").exists()  # the API reference is built
+    if _chromium() is None:
+        pytest.skip("no Chromium here: the browser check needs Debian's chromium package (.ci/run installs it)")
+    dom = _browser(["--dump-dom", index.as_uri()], tmp_path)
+    assert dom.returncode == 0 and "toyrlhf" in dom.stdout and "00_tour.html" in dom.stdout, dom.stderr[-2000:]
+    shot = tmp_path / "tour.png"
+    result = _browser([f"--screenshot={shot}", "--window-size=1280,4000", "--hide-scrollbars", tour.as_uri()],
+                      tmp_path)
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    coloured = np.mean(pixels.max(-1) - pixels.min(-1) > 0.2)  # saturated pixels: figures, not text
+    assert coloured > 0.005, f"the rendered tour page looks like text only ({coloured:.4f} coloured pixels)"
