@@ -162,7 +162,9 @@ def test_learning_curve_rises_and_metrics_are_sane(grid_runs):
     m = grid_runs["metrics"]["optimal"]
     assert np.all(m.episode_return[:, :3].mean(1) < 0.3) and np.all(m.episode_return[:, -5:].mean(1) > 0.7)
     assert np.all(m.entropy[:, 0] > 0.9 * math.log(4)) and np.all(m.entropy[:, -1] < m.entropy[:, 0])
-    assert np.all((m.clip_fraction >= 0) & (m.clip_fraction <= 1)) and np.all(m.explained_variance <= 1)
+    # Clipping acts while the policy moves and fades as it converges (at lr 0.1 ratios leave [0.8, 1.2] early on).
+    assert np.all(m.clip_fraction[:, :5].mean(1) > 0.1) and np.all(m.clip_fraction[:, -10:].mean(1) < 0.01)
+    np.testing.assert_array_equal(m.explained_variance[:, 0], 0.0)  # the zero-initialised critic: a constant
     np.testing.assert_array_equal(m.kl_to_reference[:, 0], 0.0)  # starts at the (uniform) reference
     assert np.all(m.kl_to_reference[:, -1] > 0.5)
 
