@@ -50,6 +50,7 @@ def test_counts_exact_tests():
 def test_sign_test_excludes_ties_and_undefined_pairs():
     assert stats.sign_test(np.zeros(20)) == (0, 0, 1.0)  # all ties: no evidence at all
     assert stats.sign_test(np.array([np.nan] * 5 + [1.0])) == (1, 1, 0.5)
+    assert stats.sign_test(np.array([np.inf, -np.inf, np.inf]))[:2] == (2, 3)  # censored on one side: kept
     n_pos, n, p = stats.sign_test(np.ones(10))
     assert (n_pos, n) == (10, 10) and p == pytest.approx(0.5**10)
 
@@ -77,3 +78,8 @@ def test_loglog_slope_of_a_power_law():
     assert stats.loglog_slope(x, 3 * x**2)[0] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="positive"):
         stats.loglog_slope(x, -x)
+
+
+def test_kaplan_meier_interval_contains_the_median_when_all_events_coincide():
+    median, lo, hi = stats.kaplan_meier_median(np.full(6, 32.0), np.ones(6, bool))
+    assert (median, lo, hi) == (32.0, 32.0, 32.0)

@@ -159,10 +159,11 @@ def sign_test(differences, alternative: str = "greater") -> tuple[int, int, floa
     """Paired sign test with ties excluded: ``(n_positive, n_untied, p_value)``.
 
     A tie (difference 0, or NaN for a pair with nothing to compare) carries no
-    evidence either way: it is dropped, not counted as a success.
+    evidence either way: it is dropped, not counted as a success. An infinite
+    difference (one side censored) keeps its sign.
     """
     d = np.asarray(differences, dtype=np.float64).ravel()
-    d = d[np.isfinite(d) & (d != 0)]
+    d = d[~np.isnan(d) & (d != 0)]
     n_pos = int((d > 0).sum())
     if d.size == 0:
         return 0, 0, 1.0
@@ -189,7 +190,8 @@ def kaplan_meier_median(times, observed, level: float = 0.95) -> tuple[float, fl
         band = sf.confidence_interval(confidence_level=level, method="log-log")
 
     def crossing(values) -> float:
-        q = np.asarray(values)
+        # The band is undefined (NaN) where S(t) is 0 or 1; there it collapses onto S(t) itself.
+        q = np.where(np.isnan(values), sf.probabilities, values)
         below = np.nonzero(q <= 0.5)[0]
         return float(sf.quantiles[below[0]]) if below.size else math.inf
 

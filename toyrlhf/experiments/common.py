@@ -70,6 +70,8 @@ def decide(interval: tuple[float, float], region: tuple[float, float]) -> str:
 
 
 def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
     return f"{x:.4g}" if math.isfinite(x) else ("∞" if x > 0 else "−∞")
 
 
