@@ -1,4 +1,7 @@
-"""MLP behavior cloning, policy demonstrations, and the PPO CartPole expert's demonstration file."""
+"""MLP behavior cloning, policy demonstrations, the PPO CartPole expert's training loop, and the committed
+expert demonstrations."""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +10,7 @@ import pytest
 
 import toyrlhf  # noqa: F401  (x64)
 from toyrlhf import demonstrations
-from toyrlhf.algorithms import bc, experts
+from toyrlhf.algorithms import bc, experts, ppo
 from toyrlhf.envs import CartPole
 
 
@@ -55,19 +58,49 @@ def test_policy_demonstrations_mask_steps_after_the_end():
     assert np.all(np.asarray(demos.actions) == 0)
 
 
-@pytest.fixture(scope="module")
-def expert():
-    return experts.train_cartpole_expert(seed=1)
+def test_committed_cartpole_demonstrations_are_cartpole_v1_episodes_of_an_expert(tmp_path):
+    """The package's expert episodes: 16 full 500-step episodes that every step of Gymnasium's own
+    CartPole-v1 reproduces (each recorded state and action gives the next recorded state; nothing terminates)."""
+    import gymnasium as gym
 
-
-def test_cartpole_expert_demonstrations_round_trip(expert, tmp_path):
-    assert expert.gymnasium_return >= 475
-    demos, source = experts.cartpole_demonstrations(expert, n_episodes=4, seed=3)
-    assert demos.observations.shape == (4, 500, 4) and demos.observations.dtype == jnp.float32
-    assert float(demos.returns().mean()) >= 475  # the same expert in the JAX port
-    assert source.expert == "ppo" and source.env == "CartPole-v1" and source.seed == 3
+    demos, source = experts.committed_cartpole_demonstrations()
+    n = experts.COMMITTED_CARTPOLE_EPISODES
+    assert demos.observations.shape == (n, 500, 4) and demos.observations.dtype == jnp.float32
+    assert np.asarray(demos.valid).all() and np.all(np.asarray(demos.returns()) == 500)
+    assert source.expert == "ppo" and source.env == "CartPole-v1" and source.seed == 1
+    assert "PPO seed 1" in source.note
+    obs, actions = np.asarray(demos.observations, np.float64), np.asarray(demos.actions)
+    assert set(np.unique(actions)) == {0, 1}
+    assert np.all(np.abs(obs[:, 0]) <= 0.05) and len(np.unique(obs[:, 0], axis=0)) == n  # distinct reset draws
+    env = gym.make("CartPole-v1").unwrapped
+    env.reset(seed=0)
+    worst = 0.0
+    for episode in range(n):
+        for t in range(499):
+            env.state = obs[episode, t].copy()
+            next_obs, _, terminated, _, _ = env.step(int(actions[episode, t]))
+            assert not terminated, (episode, t)
+            worst = max(worst, float(np.max(np.abs(next_obs - obs[episode, t + 1]))))
+    assert worst < 1e-5, worst  # float32 port against float64 Gymnasium, one step at a time
     path = demonstrations.save(tmp_path / "cartpole.npz", demos, source)
     loaded, loaded_source = demonstrations.load(path)
     assert loaded_source == source
     for a, b in zip(loaded, demos, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_train_cartpole_expert_tries_each_seed_once_then_names_the_seeds_it_tried():
+    """A one-update PPO run cannot pass a 475 check: both seeds are tried and the error names them; with no
+    threshold the first seed is kept. Its greedy episodes are recorded with their source."""
+    tiny = ppo.PPOConfig(n_envs=2, n_steps=8, n_updates=1, n_minibatches=1)
+    strict = experts.CartPoleExpertConfig(ppo=tiny, eval_episodes=2, max_attempts=2)
+    with pytest.raises(RuntimeError, match=r"seed in 3\.\.4 .*475"):
+        experts.train_cartpole_expert(seed=3, config=strict)
+    expert = experts.train_cartpole_expert(seed=3, config=dataclasses.replace(strict, min_gymnasium_return=0.0))
+    assert expert.seed == 3 and 8 <= expert.gymnasium_return < 475
+    demos, source = experts.cartpole_demonstrations(expert, n_episodes=3, seed=5)
+    assert demos.observations.shape == (3, 500, 4) and demos.observations.dtype == jnp.float32
+    assert source.expert == "ppo" and source.env == "CartPole-v1" and source.seed == 5
+    assert "PPO seed 3" in source.note and f"{expert.gymnasium_return:.1f}" in source.note
+    lengths = np.asarray(demos.valid).sum(1)
+    np.testing.assert_array_equal(demos.returns(), lengths)  # +1 per step while the episode runs

@@ -43,7 +43,7 @@ def test_seed_band_is_the_student_t_interval_of_the_mean(ax):
     line = seed_band(ax, [1, 2, 3], ys, label="demo")
     np.testing.assert_allclose(line.get_ydata(), [2.0, 3.0, 4.0])
     band = ax.collections[0].get_paths()[0].vertices
-    half = 4.302652729911275 * 2.0 / np.sqrt(3)  # t_{0.975, 2 df} (tables), sample std 2, 3 seeds; last point: no spread
+    half = 4.302652729911275 * 2.0 / np.sqrt(3)  # t_{0.975, 2 df} from tables, sample std 2, 3 seeds
     assert band[:, 1].max() == pytest.approx(3.0 + half)
     assert band[:, 1].min() == pytest.approx(2.0 - half)
     assert np.any(np.isclose(band[:, 1], 4.0))

@@ -67,8 +67,18 @@ def mean_and_interval(samples, axis: int = 0, level: float = 0.95):
 
 
 def iqm(samples, axis: int = 0):
-    """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean`` at 25%)."""
-    return _stats.trim_mean(np.asarray(samples, dtype=np.float64), 0.25, axis=axis)
+    """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean`` at 25%, which cuts
+    ``int(n / 4)`` samples from each end).
+
+    A 1-D sample is done in NumPy: a bootstrap calls this thousands of times and
+    scipy's wrapper costs about 0.4 ms a call.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = np.sort(x)
+        cut = int(0.25 * x.size)
+        return float(x[cut : x.size - cut].mean())
+    return _stats.trim_mean(x, 0.25, axis=axis)
 
 
 def bootstrap_interval(samples, statistic, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

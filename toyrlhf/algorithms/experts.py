@@ -10,6 +10,14 @@ port become a :class:`~toyrlhf.demonstrations.Demonstrations` set with its
     demos, source = experts.cartpole_demonstrations(expert, n_episodes=16, seed=1)
     demonstrations.save("cartpole16.npz", demos, source)
 
+A PPO expert retrained on another machine is another expert (XLA's CPU code
+differs, and PPO amplifies the difference), so experiments that need the *same*
+demonstrations everywhere read the committed ones instead:
+:func:`committed_cartpole_demonstrations` loads the package file
+``toyrlhf/data/cartpole_expert.npz`` (:data:`COMMITTED_CARTPOLE_EPISODES` greedy
+500-step episodes of the PPO expert of ``benchmarks/gail_speed.py``, the file
+``benchmarks/results/gail_cartpole_expert16.npz``), never unpickling.
+
 :func:`policy_demonstrations` rolls out any policy of a functional environment
 for ``n_episodes`` episodes of at most ``horizon`` steps (one episode per
 environment, no reset: steps after an episode's end are marked invalid).
@@ -17,6 +25,7 @@ environment, no reset: steps after an episode's end are marked invalid).
 
 from __future__ import annotations
 
+import importlib.resources
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from toyrlhf import demonstrations
 from toyrlhf.algorithms import ppo
 from toyrlhf.demonstrations import Demonstrations, Source
 from toyrlhf.diagnostics import raise_if_nonfinite
@@ -157,3 +167,19 @@ def cartpole_demonstrations(
         ),
     )
     return demos, source
+
+
+COMMITTED_CARTPOLE_EPISODES = 16
+"""Episodes in ``toyrlhf/data/cartpole_expert.npz``."""
+
+
+def committed_cartpole_demonstrations() -> tuple[Demonstrations, Source]:
+    """The committed PPO expert's greedy CartPole episodes (``[16, 500, 4]`` observations) and their source.
+
+    Read from the package data ``toyrlhf/data/cartpole_expert.npz`` with
+    :func:`toyrlhf.demonstrations.load` (``allow_pickle=False``): the same
+    demonstrations on every machine, where a retrained expert would differ.
+    """
+    resource = importlib.resources.files("toyrlhf") / "data" / "cartpole_expert.npz"
+    with importlib.resources.as_file(resource) as path:
+        return demonstrations.load(path)
