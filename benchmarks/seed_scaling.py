@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEMOS = HERE / "results" / "gail_cartpole_expert16.npz"
+DEMOS = HERE.parent / "toyrlhf" / "data" / "cartpole_expert.npz"  # the committed expert episodes
 
 
 def worker(method: str, n_seeds: int) -> dict:

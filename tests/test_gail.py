@@ -1,6 +1,5 @@
 """GAIL: sign convention, absorbing states, tabular GAIL against the exact expert return, CartPole in Gymnasium."""
 
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +9,7 @@ import pytest
 
 import toyrlhf  # noqa: F401  (x64)
 from toyrlhf import demonstrations, tabular
-from toyrlhf.algorithms import bc, gail
+from toyrlhf.algorithms import bc, experts, gail
 from toyrlhf.envs import CartPole, evaluate_in_gymnasium, reset_cliff, tabular_env
 from toyrlhf.nets import MLP
 from toyrlhf.optimize import minimize
@@ -139,17 +138,14 @@ def test_tabular_gail_reward_is_higher_on_expert_pairs_and_resources(reset_cliff
 # ------------------------------------------------------------------------------------------
 
 
-BENCHMARK_DEMOS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "gail_cartpole_expert16.npz"
-
-
 def test_gail_learns_cartpole_in_gymnasium():
     # The GAIL benchmark's target: each seed's greedy policy reaches a mean Gymnasium return >= 450
     # at some evaluation within 100 rounds (one every 10); GAIL's policy oscillates once there, so
-    # the last policy is not a stable statistic. The data are the benchmark's committed 16 expert
-    # episodes: a PPO expert retrained here differs across machines (XLA's CPU code), and with the
-    # expert retrained on 2026-12-01's machine both seeds peaked at 161-193 (an open finding about
-    # the expert, not GAIL: the same code on these data reaches 500 and 478 within 30 rounds).
-    demos, _ = demonstrations.load(BENCHMARK_DEMOS)
+    # the last policy is not a stable statistic. The data are the package's committed 16 expert
+    # episodes (the GAIL benchmark's): a PPO expert retrained here differs across machines (XLA's
+    # CPU code), and from one retrained expert both seeds peaked at 161-193 (an open finding about
+    # that expert, not GAIL: the same code on these data reaches 500 and 478 within 30 rounds).
+    demos, _ = experts.committed_cartpole_demonstrations()
     env = CartPole()
     config = gail.GAILConfig.cartpole(n_updates=100)
     pieces = gail.make_gail(config, env, env.default_params())
