@@ -6,6 +6,7 @@ the site is built from those copies (the last test of this file; a notebook not 
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,9 @@ def executed_dir(tmp_path_factory):
 def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode:
     """Run ``path`` in a fresh kernel (TOYRLHF_QUICK=1) and save the executed copy; returns it."""
     notebook = nbformat.read(path, as_version=4)
-    env = {"TOYRLHF_QUICK": "1", "MPLBACKEND": "Agg"}
+    # Jupyter's inline backend, as a reader's kernel has it, so figures become image outputs
+    # (the suite's own MPLBACKEND=Agg would leave the executed notebooks without figures).
+    env = {"TOYRLHF_QUICK": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -57,6 +60,7 @@ def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, executed_dir,
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
 
 
 def _chromium() -> str | None:
@@ -87,7 +91,7 @@ def test_docs_site_builds_strictly_and_shows_the_figures(executed_dir, tmp_path)
     tour = site / "notebooks" / "00_tour.html"
     assert index.exists() and tour.exists()
     html = tour.read_text()
-    images = [site / "notebooks" / src.split('"')[0] for src in html.split('<img src="')[1:]]
+    images = [site / "notebooks" / src for src in re.findall(r'<img[^>]*\ssrc="([^"]+)"', html)]
     assert images, "the executed tour shows no figure"
     assert all(p.exists() and p.stat().st_size > 5_000 for p in images), images
     assert (site / "_autosummary" / "toyrlhf.tabular.html").exists()  # the API reference is built
