@@ -63,3 +63,20 @@ def test_same_key_gives_bit_identical_output_and_another_key_or_data_another(nam
     assert_bit_identical(first, again)
     assert differs(learned(first), learned(other)), f"{name}: the learned part ignores the key (or the data)"
 
+
+
+def test_one_experiment_end_to_end_is_bit_identical_in_separate_calls():
+    """The whole prompt-bandit experiment, computed twice from one Config (seed 0), then with seed 1."""
+    import dataclasses
+
+    from toyrlhf.experiments import common
+    from toyrlhf.experiments import prompt_bandit as pb
+
+    config = dataclasses.replace(pb.Config(), n_seeds=4, table_sizes=(8, 400), n_test_queries=200)
+    first = common._flatten(pb.compute(config))
+    again = common._flatten(pb.compute(config))
+    other = common._flatten(pb.compute(dataclasses.replace(config, seed=1)))
+    assert first.keys() == again.keys()
+    for name in first:
+        assert np.array_equal(first[name], again[name], equal_nan=True), name
+    assert any(not np.array_equal(first[k], other[k]) for k in first), "another seed must give another result"
