@@ -120,6 +120,8 @@ def test_criteria_on_null_data_are_not_supported():
     assert verdicts["BC-like slope on Lane in [1.8, 2.05]"] == "NOT SUPPORTED"
     flat = null._replace(gap=np.ones_like(linear))  # a gap that does not grow at all
     assert all(c.verdict != "SUPPORTED" for c in cee.criteria(config, flat))
+    # The checks are not vacuous either: a gap that is not the Trap's closed form fails the first.
+    assert [c.verdict for c in cee.checks(config, flat)][0] == "NOT SUPPORTED"
 
 
 def test_reproduce_carries_on_past_a_failure_and_exits_nonzero(tmp_path, monkeypatch):

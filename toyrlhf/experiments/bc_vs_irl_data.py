@@ -174,13 +174,7 @@ class Config:
         return cls(n_demos=(4, 16, 64), n_seeds=24, cartpole_episodes=(1, 4), cartpole_seeds=3)
 
     def methods(self) -> sweep.MethodSettings:
-        return sweep.MethodSettings(
-            default_action=self.default_action,
-            dagger_rounds=self.dagger_rounds,
-            irl_steps=self.irl_steps,
-            irl_learning_rate=self.irl_learning_rate,
-            gail_updates=self.gail_updates,
-        )
+        return sweep.method_settings(self)
 
     def cartpole_bc_config(self) -> bc.MLPBCConfig:
         """CartPole MLP BC: a 64x64 MLP, full-batch Adam."""

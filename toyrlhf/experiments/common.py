@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -251,7 +252,7 @@ def _from_json(hint, value):
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_json(args[0], v) for v in value)
         return tuple(_from_json(a, v) for a, v in zip(args, value))
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(hint):
             if arg is type(None) and value is None:
                 return None

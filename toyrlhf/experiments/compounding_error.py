@@ -188,13 +188,7 @@ class Config:
         return cls(n_seeds=24, horizons=(4, 8, 16, 32, 64))
 
     def methods(self) -> sweep.MethodSettings:
-        return sweep.MethodSettings(
-            default_action=self.default_action,
-            dagger_rounds=self.dagger_rounds,
-            irl_steps=self.irl_steps,
-            irl_learning_rate=self.irl_learning_rate,
-            gail_updates=self.gail_updates,
-        )
+        return sweep.method_settings(self)
 
 
 class Output(NamedTuple):

@@ -55,6 +55,7 @@ import numpy as np
 from toyrlhf import tabular
 from toyrlhf.envs import toy_mdps
 from toyrlhf.experiments.common import Clock, Criterion
+from toyrlhf.experiments.imitation_sweep import stationary_expert
 from toyrlhf.stats import loglog_slope
 
 NAME = "compounding-error-exact"
@@ -194,11 +195,6 @@ def build_mdps(config: Config) -> dict[str, tabular.TabularMDP]:
     }
     assert tuple(mdps) == MDPS
     return mdps
-
-
-def stationary_expert(mdp: tabular.TabularMDP) -> jax.Array:
-    """The optimal first-step action everywhere: the expert of a long horizon, used at every step."""
-    return tabular.solve(mdp).policy[0]
 
 
 def fit_slope(horizons, gaps, epsilon, fit_max_epsilon_t: float = 0.3) -> float:

@@ -107,6 +107,11 @@ class MethodSettings:
         return gail.GAILConfig.tabular(n_updates=self.gail_updates)
 
 
+def method_settings(config) -> MethodSettings:
+    """The :class:`MethodSettings` held as fields of an experiment's ``config`` (same names)."""
+    return MethodSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(MethodSettings)})
+
+
 def lava_lake(horizon: int, slip: float, layout: Sequence[str] = LAVA_LAKE) -> tuple[GridWorld, tabular.TabularMDP]:
     """A slippery gridworld with ``+1`` for every step on the floor; lava and the exit absorb with nothing to earn.
 
