@@ -166,3 +166,77 @@ def test_gridworld_pairs_are_drawn_and_labelled(monkeypatch):
         human.label_segment_pairs(grid, tuple(pairs), answers=[1, 1, 1])
     with pytest.raises(ValueError, match="no states"):
         human.label_segment_pairs(grid, pairs._replace(states_first=None), answers=[1, 1, 1])
+
+
+def test_buttons_record_clicks_in_order_and_refuse_early_results(tree, sample):
+    pairs, first, second = token_pairs(tree, sample, 3)
+    labeller = human.token_pair_buttons(pairs.prompt, first, second, VOCAB)
+    assert "Pair 1 of 3" in labeller._progress.value
+    with pytest.raises(ValueError, match="only 1 of 3"):
+        labeller._buttons[1].click()  # "second is better" on pair 1
+        labeller.result()
+    labeller._buttons[2].click()  # "cannot tell" on pair 2
+    labeller.answer("1")  # what a click on "first is better" calls
+    assert labeller.done and all(b.disabled for b in labeller._buttons)
+    labels, count = labeller.result(count=4)
+    np.testing.assert_array_equal(np.asarray(labels), [0.0, 0.5, 1.0])
+    assert int(count) == 7
+    with pytest.raises(ValueError, match="answered already"):
+        labeller.answer("2")
+    with pytest.raises(ValueError, match="answer must be"):
+        human.token_pair_buttons(pairs.prompt, first, second, VOCAB).answer("left")
+    with pytest.raises(ValueError, match="n_pairs"):
+        human.ButtonLabeller(0, print)
+    with pytest.raises(TypeError, match="show"):
+        human.ButtonLabeller(2, "not callable")
+
+
+def test_a_class_saves_labels_per_person_and_pools_them_on_loading(tree, sample, tmp_path):
+    pairs, _, _ = token_pairs(tree, sample, 5)
+    other = pref.ResponsePairs(*(x[5:7] for x in sample))
+    human.save_labels(tmp_path / "class" / "ada.json", pairs, [1, 0, 0.5, 1, 1], labeller="ada")
+    human.save_labels(tmp_path / "class" / "bo.json", other, jnp.array([0.0, 1.0]), labeller="bo")
+    (tmp_path / "class" / "notes.txt").write_text("not a label file")
+    labelled, names = human.load_labels(tmp_path / "class")
+    assert names == ["ada"] * 5 + ["bo"] * 2 and int(labelled.count) == 7
+    np.testing.assert_array_equal(np.asarray(labelled.prefer_first), [1, 0, 0.5, 1, 1, 0, 1])
+    for field in ("prompt", "first", "second"):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(labelled.pairs, field)), np.asarray(getattr(sample, field))[:7]
+        )
+    # one file, named directly, gives the same as its folder would
+    alone, _ = human.load_labels(tmp_path / "class" / "bo.json")
+    np.testing.assert_array_equal(np.asarray(alone.pairs.first), np.asarray(other.first))
+
+
+def test_label_files_reject_bad_input(tree, sample, tmp_path):
+    pairs, _, _ = token_pairs(tree, sample, 2)
+    with pytest.raises(ValueError, match="prefer_first must hold"):
+        human.save_labels(tmp_path / "a.json", pairs, [1, 0.3])
+    with pytest.raises(ValueError, match="shape"):
+        human.save_labels(tmp_path / "a.json", pairs, [1, 0, 1])
+    with pytest.raises(TypeError, match="ResponsePairs"):
+        human.save_labels(tmp_path / "a.json", tuple(pairs), [1, 0])
+    with pytest.raises(TypeError, match="labeller"):
+        human.save_labels(tmp_path / "a.json", pairs, [1, 0], labeller="")
+    (tmp_path / "x.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a toyrlhf label file"):
+        human.load_labels(tmp_path / "x.json")
+    with pytest.raises(ValueError, match="does not exist"):
+        human.load_labels(tmp_path / "missing.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no label files"):
+        human.load_labels(tmp_path / "empty")
+
+
+def test_segment_buttons_draw_each_pair_and_give_the_typed_format():
+    grid = make_gridworld("S..\n.LG", slip=0.0, horizon=6)
+    uniform = jnp.full((grid.mdp.n_states, 4), 0.25)
+    pairs = pref.sample_segment_pairs(jax.random.key(2), grid.mdp, uniform, 2, segment_length=3)
+    labeller = human.segment_pair_buttons(grid, pairs)
+    labeller.answer(2)
+    labeller.answer("=")
+    labels, count = labeller.result()
+    np.testing.assert_array_equal(np.asarray(labels), [0.0, 0.5])
+    assert int(count) == 2
+    plt.close("all")
