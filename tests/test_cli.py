@@ -104,6 +104,10 @@ def test_plot_redraws_from_saved_files_alone(quick_run, tmp_path, monkeypatch):
     monkeypatch.setattr(cee, "compute", no_compute)
     assert cli.main(["plot", cee.NAME, "--from", str(quick_run / "quick"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / f"{cee.NAME}.png").stat().st_size > 10_000
+    assert not list(tmp_path.glob("*-panel-*"))
+    assert cli.main(["plot", cee.NAME, "--from", str(quick_run / "quick"), "--out", str(tmp_path), "--panels"]) == 0
+    panels = sorted(tmp_path.glob(f"{cee.NAME}-panel-*.svg"))
+    assert len(panels) >= 2 and len(list(tmp_path.glob(f"{cee.NAME}-panel-*.pdf"))) == len(panels)
     assert cli.main(["plot", cee.NAME, "--from", str(tmp_path / "empty")]) == 2
 
 

@@ -108,3 +108,24 @@ def test_draw_policy_checks_its_input(grid, ax):
     time_indexed[:, :, 1] = 1.0
     quiver = draw_policy(ax, grid, time_indexed, t=5)
     np.testing.assert_allclose(np.asarray(quiver.V), 0.45)  # 'down' is +1 row
+
+
+def test_save_panels_writes_each_panel_with_its_own_colour_bar(grid, tmp_path):
+    from toyrlhf.plotting import save_panels
+
+    with plt.rc_context({"svg.fonttype": "none"}):  # text stays text, so the test can read it
+        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
+        draw_values(left, grid, np.arange(grid.n_states, dtype=float), label="visits: learner − expert")
+        right.plot([0, 1], [1, 0])
+        right.set_title("a curve")
+        paths = save_panels(fig, tmp_path / "fig")
+        plt.close(fig)
+    names = sorted(p.name for p in paths)
+    assert names == ["fig-panel-1.pdf", "fig-panel-1.svg", "fig-panel-2.pdf", "fig-panel-2.svg"]
+    first, second = (tmp_path / "fig-panel-1.svg").read_text(), (tmp_path / "fig-panel-2.svg").read_text()
+    assert "visits: learner − expert" in first and "a curve" not in first  # the colour bar travels with its panel
+    assert "a curve" in second and "visits" not in second
+    with pytest.raises(ValueError, match="formats"):
+        save_panels(fig, tmp_path / "fig", formats="svg")
+    with pytest.raises(TypeError, match="label"):
+        draw_values(left, grid, np.zeros(grid.n_states), label=3)

@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--from", dest="source", default=None,
                       help="folder holding NAME.json and NAME.npz (default: the committed full result, else quick)")
     plot.add_argument("--out", default=None, help=f"where to write NAME.png/pdf (default: {DEFAULT_OUT}/plots)")
+    plot.add_argument("--panels", action="store_true",
+                      help="also write each panel to NAME-panel-K.svg and .pdf (for slides)")
     report = sub.add_parser("report", help="rewrite OUT/REPORT.md from OUT/quick and OUT/full")
     report.add_argument("out", nargs="?", default=DEFAULT_OUT)
     return parser
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             full = committed_results() / "full"
             source = full if (full / f"{module.NAME}.json").exists() else committed_results() / "quick"
         try:
-            paths = replot(module, source, args.out or Path(DEFAULT_OUT) / "plots")
+            paths = replot(module, source, args.out or Path(DEFAULT_OUT) / "plots", panels=args.panels)
         except (FileNotFoundError, ValueError) as err:
             print(f"toyrlhf: {err}", file=sys.stderr)
             return 2

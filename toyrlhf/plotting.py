@@ -207,17 +207,21 @@ def _heatmap(ax, grid: GridWorld, values, cmap, colorbar, label, annotate, fmt, 
 
 
 def draw_values(ax, grid: GridWorld, values, cmap="viridis", colorbar: bool = True, annotate=None,
-                fmt: str = ".2f", mask_terminal: bool = False, **imshow_kwargs):
+                fmt: str = ".2f", mask_terminal: bool = False, label: str = "value", **imshow_kwargs):
     """Heatmap of per-state ``values[S]`` (e.g. ``solve(grid.mdp).V[0]``); returns the image.
 
-    ``annotate`` writes each value in its cell (default: maps of at most 144 cells);
+    ``label`` names the colour bar: say what the numbers are when they are not values
+    (a difference of visits, a learned reward). ``annotate`` writes each value in its cell
+    (default: maps of at most 144 cells);
     ``mask_terminal`` leaves goal and lava cells in their own colour. Extra keywords
     (``vmin``, ``vmax``, ``norm``) go to ``imshow``.
     """
     _check_grid(grid)
     values = _per_state(grid, "values", values)
     mask = grid.terminal if mask_terminal else np.zeros(grid.n_states, dtype=bool)
-    return _heatmap(ax, grid, values, cmap, colorbar, "value", annotate, fmt, mask, **imshow_kwargs)
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a string (the colour bar's name), got {type(label).__name__}")
+    return _heatmap(ax, grid, values, cmap, colorbar, label, annotate, fmt, mask, **imshow_kwargs)
 
 
 def draw_visitation(ax, grid: GridWorld, d, cmap="magma", colorbar: bool = True, annotate=False,
@@ -295,3 +299,46 @@ def draw_trajectory(ax, grid: GridWorld, states, actions=None, color: str = PALE
         ax.annotate("", xy=(cols[-1] + dx, rows[-1] + dy), xytext=(cols[-1], rows[-1]),
                     arrowprops={"arrowstyle": "-|>", "color": color, "lw": 3})
     return line
+
+
+def save_panels(figure, stem, formats=("svg", "pdf")) -> list:
+    """Write each panel of ``figure`` to a file of its own: ``stem-panel-1.svg``, ``…-2.pdf``, …
+
+    For slides and handouts that need one panel of a figure. A panel is an axes with its
+    title, labels and tick labels, and its colour bar if it has one; colour bars are not
+    panels of their own. Files are written atomically; returns their paths.
+    """
+    from pathlib import Path
+
+    from matplotlib.transforms import Bbox
+
+    from toyrlhf.files import atomic_write
+
+    if isinstance(formats, str) or not formats or not all(f in ("svg", "pdf", "png") for f in formats):
+        raise ValueError(f"formats must be a sequence of 'svg', 'pdf' or 'png', got {formats!r}")
+    stem = Path(stem)
+    renderer = figure.canvas.get_renderer()
+    colorbar_axes = {id(a) for a in figure.axes if a.get_label() == "<colorbar>"}
+    panels = [a for a in figure.axes if id(a) not in colorbar_axes and a.get_visible() and a.axison]
+    paths = []
+    shown = [a.get_visible() for a in figure.axes]
+    try:
+        for i, ax in enumerate(panels, start=1):
+            own = [ax]
+            for artist in (*ax.images, *ax.collections):
+                bar = getattr(artist, "colorbar", None)  # set by figure.colorbar(artist)
+                if bar is not None:
+                    own.append(bar.ax)
+            for a, visible in zip(figure.axes, shown):
+                a.set_visible(visible)
+            box = Bbox.union([a.get_tightbbox(renderer) for a in own])
+            box = box.transformed(figure.dpi_scale_trans.inverted()).padded(0.05)
+            for a in figure.axes:  # the other panels stay out of this file, not only out of its frame
+                a.set_visible(any(a is b for b in own))
+            for fmt in formats:
+                path = stem.parent / f"{stem.name}-panel-{i}.{fmt}"
+                paths.append(atomic_write(path, lambda tmp, f=fmt, b=box: figure.savefig(tmp, format=f, bbox_inches=b)))
+    finally:
+        for a, visible in zip(figure.axes, shown):
+            a.set_visible(visible)
+    return paths

@@ -543,14 +543,21 @@ def load_result(module: ModuleType, from_dir) -> tuple[object, tuple, dict]:
     return config, output, summary
 
 
-def replot(module: ModuleType, from_dir, out_dir=None) -> list[Path]:
-    """Redraw ``module``'s figure from its saved npz + json, without recomputing."""
+def replot(module: ModuleType, from_dir, out_dir=None, panels: bool = False) -> list[Path]:
+    """Redraw ``module``'s figure from its saved npz + json, without recomputing.
+
+    ``panels`` also writes every panel to SVG and PDF files of its own (:func:`toyrlhf.plotting.save_panels`).
+    """
     import matplotlib.pyplot as plt
+
+    from toyrlhf.plotting import save_panels
 
     config, output, _ = load_result(module, from_dir)
     figure = module.plot(config, output)
     try:
-        return save_figure(figure, Path(out_dir or from_dir) / module.NAME)
+        stem = Path(out_dir or from_dir) / module.NAME
+        paths = save_figure(figure, stem)
+        return paths + (save_panels(figure, stem) if panels else [])
     finally:
         plt.close(figure)
 
