@@ -255,3 +255,23 @@ def test_reward_fn_replaces_what_dqn_learns_but_not_the_reported_return():
     q = dqn.q_values(PROBE_CONFIG, state.params, params.observations)
     np.testing.assert_allclose(q[0], [3.0], atol=1e-3)
     np.testing.assert_allclose(metrics.episode_return[-10:], 1.0)
+
+
+def test_training_in_chunks_equals_train():
+    """``make_dqn``'s ``init`` and ``update``, scanned in two chunks, reproduce ``train`` exactly."""
+    mdp, _ = PROBES["action is reward"]
+    env, params = tabular_env(mdp)
+    config = dqn.DQNConfig(**{**PROBE_CONFIG.__dict__, "n_updates": 20})
+    algo = dqn.make_dqn(config, env, params)
+    key = jax.random.key(3)
+    state, metrics = jax.jit(algo.train)(key)
+
+    def chunks(key):
+        s = algo.init(key)
+        s, m1 = jax.lax.scan(lambda s, _: algo.update(s), s, None, length=12)
+        s, m2 = jax.lax.scan(lambda s, _: algo.update(s), s, None, length=8)
+        return s, jnp.concatenate([m1.loss, m2.loss])
+
+    s2, loss = jax.jit(chunks)(key)
+    np.testing.assert_array_equal(loss, metrics.loss)
+    np.testing.assert_array_equal(s2.params, state.params)

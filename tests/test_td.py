@@ -96,3 +96,53 @@ def test_bad_input(baird):
         td.expected_td_update(baird.mdp, np.ones((6, 8)), np.ones(8), np.ones(7) / 7, baird.behavior, baird.target)
     with pytest.raises(ValueError, match="n_updates"):
         td.baird_td(0.01, n_updates=0)
+
+
+# ------------------------------------------------------------------------------------------
+# TDC: a convergent off-policy method on the same expected updates (Sutton & Barto Fig. 11.6)
+# ------------------------------------------------------------------------------------------
+
+
+def test_first_tdc_update_by_hand(baird):
+    """v0 = 0: Δw is TD's direction; Δv = E[ρ δ x] too (xᵀv = 0). With v = e_8 (xᵀv = 1 on upper, 2 on lower)
+    the correction is γ E_b[ρ x' xᵀv] = γ Σ_s μ(s) (xᵀv)(s) x(lower) = γ (6·1 + 2)/7 x(lower)."""
+    d = np.full(7, 1 / 7)
+    w0 = baird.initial_weights
+    td_dir = td.expected_td_update(baird.mdp, baird.features, w0, d, baird.behavior, baird.target)
+    dw, dv = td.expected_tdc_update(baird.mdp, baird.features, w0, np.zeros(8), d, baird.behavior, baird.target)
+    np.testing.assert_allclose(dw, td_dir, rtol=1e-12)
+    np.testing.assert_allclose(dv, td_dir, rtol=1e-12)
+    v = np.eye(8)[7]
+    dw, dv = td.expected_tdc_update(baird.mdp, baird.features, w0, v, d, baird.behavior, baird.target)
+    lower = np.asarray(baird.features[6])
+    np.testing.assert_allclose(dw, td_dir - GAMMA * 8 / 7 * lower, rtol=1e-12)
+    C_v = np.asarray(baird.features).T @ (d * (np.asarray(baird.features) @ v))
+    np.testing.assert_allclose(dv, td_dir - C_v, rtol=1e-12)
+
+
+def test_tdc_follows_its_linear_map_and_converges(baird):
+    runs = td.baird_tdc(0.005, 0.05, n_updates=3000, discount=GAMMA)
+    d = np.full(7, 1 / 7)
+    M = np.asarray(td.tdc_matrix(baird.mdp, baird.features, d, baird.target, 0.005, 0.05))
+    z = np.concatenate([baird.initial_weights, np.zeros(8)])
+    for _ in range(100):
+        z = z + M @ z
+    np.testing.assert_allclose(np.concatenate([runs.weights[100], runs.aux[100]]), z, rtol=1e-10)
+    norms = np.linalg.norm(runs.weights, axis=-1)
+    assert norms.max() <= 1.01 * norms[0]  # never grows (semi-gradient TD: 42x by sweep 1,000)
+    pbe = np.asarray(td.projected_bellman_error(baird.mdp, baird.features, runs.weights, d, baird.target))
+    assert pbe[-1] < 0.01 * pbe[0]
+    # √VE (the true values are 0): TDC minimises the PBE, not the VE, which stays near 2 (Fig. 11.6)
+    ve = np.sqrt(d @ (np.asarray(baird.features) @ runs.weights[-1]) ** 2)
+    assert 1.0 < ve < 3.0
+
+
+def test_projected_bellman_error_by_hand(baird):
+    """w = e_7 (v = 1 on the lower state only): δ = γ·1 − v = 0.99 on upper states, −0.01 on the lower; with
+    uniform μ the projection onto the 7-dimensional feature span (rank 7 = every function of 7 states) is the
+    identity, so √PBE = √(Σ μ δ²)."""
+    d = np.full(7, 1 / 7)
+    w = np.eye(8)[6]
+    delta = np.array([GAMMA] * 6 + [GAMMA - 1])
+    pbe = td.projected_bellman_error(baird.mdp, baird.features, w, d, baird.target)
+    assert float(pbe) == pytest.approx(np.sqrt(d @ delta**2), rel=1e-10)

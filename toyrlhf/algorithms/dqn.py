@@ -6,6 +6,8 @@ One training run is one pure function of a PRNG key, as for PPO::
     state, metrics = jax.jit(train)(key)                                  # one seed
     state, metrics = jax.jit(jax.vmap(train))(keys, hyper)                # seeds x learning rates
 
+``make_dqn`` returns ``init`` and ``update`` too, to train in chunks (evaluating in between).
+
 Pseudocode (each line names the function that does it)::
 
     buffer ← empty ring of C transitions                       # ReplayBuffer, a fixed-size array
@@ -269,6 +271,19 @@ class DQNState(NamedTuple):
 RewardFn = Callable[[jax.Array, jax.Array, jax.Array, Any], jax.Array]
 
 
+class DQN(NamedTuple):
+    """The pieces of a training run: ``train(key) = scan(update, init(key))`` (as :class:`toyrlhf.algorithms.ppo.PPO`).
+
+    ``init(key, hyper=None, env_params=None, reward_params=None) -> DQNState`` and
+    ``update(state) -> (DQNState, DQNMetrics)``: train in chunks (e.g. to evaluate between them)
+    by scanning ``update`` yourself.
+    """
+
+    init: Callable[..., DQNState]
+    update: Callable[[DQNState], tuple[DQNState, DQNMetrics]]
+    train: Callable[..., tuple[DQNState, DQNMetrics]]
+
+
 class DQNMetrics(NamedTuple):
     """Per-update metrics; each field is ``[]`` per update, so ``[U]`` per run and ``[seeds, U]`` vmapped."""
 
@@ -288,11 +303,8 @@ class DQNMetrics(NamedTuple):
     """bool: the loss or a parameter became NaN/inf; check with ``diagnostics.raise_if_nonfinite``."""
 
 
-def make_train(config: DQNConfig, env: Environment, env_params: Any, reward_fn: RewardFn | None = None):
-    """``train(key, hyper=None, env_params=None, reward_params=None) -> (DQNState, DQNMetrics [n_updates])``.
-
-    Pure and jit-able; ``jax.vmap`` over ``key`` (and ``hyper``) trains many runs at once.
-    """
+def make_dqn(config: DQNConfig, env: Environment, env_params: Any, reward_fn: RewardFn | None = None) -> DQN:
+    """Build ``init``, ``update`` and ``train`` (use :func:`make_train` unless training in chunks)."""
     if len(env.observation_shape) != 1:
         raise ValueError(f"DQN's networks take flat observations [D], got shape {env.observation_shape}")
     obs_dim, n_actions = env.observation_shape[0], env.n_actions
@@ -403,7 +415,16 @@ def make_train(config: DQNConfig, env: Environment, env_params: Any, reward_fn: 
         state = init(key, hyper, env_params, reward_params)
         return jax.lax.scan(lambda s, _: update(s), state, None, length=config.n_updates)
 
-    return train
+    return DQN(init, update, train)
+
+
+def make_train(config: DQNConfig, env: Environment, env_params: Any, reward_fn: RewardFn | None = None):
+    """``train(key, hyper=None, env_params=None, reward_params=None) -> (DQNState, DQNMetrics [n_updates])``.
+
+    Pure and jit-able; ``jax.vmap`` over ``key`` (and ``hyper``) trains many runs at once.
+    """
+    return make_dqn(config, env, env_params, reward_fn).train
+
 
 
 def q_values(config: DQNConfig, params: Any, observations: jax.Array) -> jax.Array:

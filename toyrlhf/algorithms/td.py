@@ -147,3 +147,94 @@ def growth_matrix(mdp: tabular.TabularMDP, features, state_weights, target) -> j
     X = jnp.asarray(features)
     P_pi = jnp.einsum("sa,sat->st", jnp.asarray(target), mdp.P)
     return X.T @ (state_weights[:, None] * (mdp.discount * P_pi @ X - X))
+
+
+# ------------------------------------------------------------------------------------------
+# A convergent off-policy alternative: TD with gradient correction (TDC), as expected updates
+# ------------------------------------------------------------------------------------------
+
+
+def expected_tdc_update(mdp: tabular.TabularMDP, features, weights, aux, state_weights, behavior, target):
+    """The expected TDC directions ``(Δw [F], Δv [F])`` (Sutton et al. 2009; Sutton & Barto 2018, eq. 11.30)::
+
+        Δw = E_μ,b[ ρ (δ x − γ x' (xᵀ v)) ],     Δv = E_μ,b[ ρ (δ − xᵀ v) x ],
+
+    with ``δ = R + γ x'ᵀ w − xᵀ w`` and ``ρ = π / b``; the expectation over states (``μ``),
+    actions and next states is exact, so ``w ← w + α Δw``, ``v ← v + β Δv`` is the
+    "expected TDC" of Sutton & Barto's Fig. 11.6 (right), made synchronous over states.
+    """
+    X = jnp.asarray(features)
+    td_direction = expected_td_update(mdp, X, weights, state_weights, behavior, target)  # E[ρ δ x]
+    rho_b = behavior * importance_ratios(behavior, target)  # [S, A]: ρ b (= π where b > 0)
+    next_x = jnp.einsum("sa,sat,tf->sf", rho_b, mdp.P, X)  # E[ρ x' | s]
+    xv = X @ aux  # [S]
+    correction = mdp.discount * next_x.T @ (state_weights * xv)
+    dv = td_direction - X.T @ (state_weights * xv)
+    return td_direction - correction, dv
+
+
+def expected_tdc(mdp, features, initial_weights, state_weights, behavior, target, step_size, aux_step_size,
+                 n_updates: int):
+    """``n_updates`` expected TDC updates from ``(w_0, v_0 = 0)``; returns ``(w [n+1, F], v [n+1, F])``."""
+
+    def update(carry, _):
+        w, v = carry
+        dw, dv = expected_tdc_update(mdp, features, w, v, state_weights, behavior, target)
+        new = (w + step_size * dw, v + aux_step_size * dv)
+        return new, new
+
+    w0 = jnp.asarray(initial_weights, dtype=jnp.float64)
+    v0 = jnp.zeros_like(w0)
+    _, (ws, vs) = jax.lax.scan(update, (w0, v0), length=n_updates)
+    return jnp.concatenate([w0[None], ws]), jnp.concatenate([v0[None], vs])
+
+
+def tdc_matrix(mdp: tabular.TabularMDP, features, state_weights, target, step_size, aux_step_size) -> jax.Array:
+    """``M [2F, 2F]``: with zero reward, expected TDC is the linear recursion ``(w, v) ← (I + M)(w, v)``.
+
+    ``M = [[α A, −α γ (P_π X)ᵀ D X], [β A, −β C]]`` with ``A`` of :func:`growth_matrix`,
+    ``D = diag(μ)``, ``C = Xᵀ D X``.
+    """
+    X = jnp.asarray(features)
+    D = jnp.asarray(state_weights)[:, None]
+    A = growth_matrix(mdp, X, state_weights, target)
+    P_pi = jnp.einsum("sa,sat->st", jnp.asarray(target), mdp.P)
+    cross = mdp.discount * (P_pi @ X).T @ (D * X)
+    C = X.T @ (D * X)
+    return jnp.block([[step_size * A, -step_size * cross], [aux_step_size * A, -aux_step_size * C]])
+
+
+def projected_bellman_error(mdp: tabular.TabularMDP, features, weights, state_weights, target) -> jax.Array:
+    """``√PBE = ‖Π (B_π v_w − v_w)‖_μ`` with ``Π = X (Xᵀ D X)⁺ Xᵀ D`` (Sutton & Barto 2018, §11.4); ``[]``
+    (or ``[K]`` for weights ``[K, F]``)."""
+    X = jnp.asarray(features)
+    D = jnp.asarray(state_weights)
+    R_pi = jnp.sum(jnp.asarray(target) * mdp.R, axis=-1)
+    P_pi = jnp.einsum("sa,sat->st", jnp.asarray(target), mdp.P)
+    v = jnp.asarray(weights) @ X.T  # [..., S]
+    delta = R_pi + mdp.discount * v @ P_pi.T - v
+    projection = X @ jnp.linalg.pinv(X.T @ (D[:, None] * X)) @ X.T * D[None, :]  # [S, S]
+    projected = delta @ projection.T
+    return jnp.sqrt(jnp.sum(D * projected**2, axis=-1))
+
+
+class BairdTDCRun(NamedTuple):
+    """Expected TDC on Baird's counterexample (off-policy, μ = d_b)."""
+
+    weights: jax.Array
+    """``[K + 1, 8]``: ``w_k``."""
+    aux: jax.Array
+    """``[K + 1, 8]``: the secondary weights ``v_k``."""
+
+
+def baird_tdc(step_size=0.005, aux_step_size=0.05, n_updates: int = 1000, discount: float = 0.99) -> BairdTDCRun:
+    """Expected TDC on Baird's counterexample from ``w0 = (1, 1, 1, 1, 1, 1, 10, 1)``, ``v0 = 0``.
+
+    Defaults are Sutton & Barto's Fig. 11.6 (α = 0.005, β = 0.05, γ = 0.99).
+    """
+    positive_int("n_updates", n_updates)
+    baird = baird_counterexample(discount=discount)
+    d_b = stationary_distribution(baird.mdp, baird.behavior)
+    run = jax.jit(lambda a, b: expected_tdc(baird.mdp, baird.features, baird.initial_weights, d_b, baird.behavior,
+                                            baird.target, a, b, n_updates))
+    return BairdTDCRun(*run(jnp.float64(step_size), jnp.float64(aux_step_size)))
