@@ -69,8 +69,8 @@ def test_run_writes_arrays_summary_figures_and_provenance(quick_run):
     summary = json.loads((folder / f"{cee.NAME}.json").read_text())
     assert summary["quick"] is True
     assert summary["config"] == common.config_to_dict(cee.Config.quick())
-    assert [c["kind"] for c in summary["criteria"]] == ["finding"] * 3 + ["control"] * 2
-    assert [c["kind"] for c in summary["checks"]] == ["check", "check"]
+    assert [c["kind"] for c in summary["criteria"]] == ["finding"] * 3 + ["control"] * 2 + ["finding"] * 3
+    assert [c["kind"] for c in summary["checks"]] == ["check"] * 4
     for c in summary["criteria"] + summary["checks"]:
         assert c["verdict"] == common.decide((c["measured"], c["measured"]), c["region"])
     assert summary["timings"]["compile_s"] > 0 and summary["timings"]["n_compiles"] == 1
@@ -80,7 +80,7 @@ def test_run_writes_arrays_summary_figures_and_provenance(quick_run):
     assert arrays["gap"].shape == (4, 3, 2, 512)
     report = (quick_run / "REPORT.md").read_text()
     assert "**Findings**" in report and "**Controls**" in report and "**Checks**" in report
-    assert "3 findings" in report  # checks and controls are not counted as findings
+    assert "6 findings" in report  # checks and controls are not counted as findings
 
 
 def test_exact_gaps_match_theory(quick_run):

@@ -173,3 +173,40 @@ def test_converted_gymnasium_frozen_lake_runs_through_the_api():
     exact = float(tabular.evaluate(mdp, jnp.full((mdp.n_states, 4), 0.25)))
     assert abs(returns.mean() - exact) < 4 * returns.std() / math.sqrt(4096) + 1e-9
     assert np.asarray(batch.terminated).any()  # holes and the goal lead to the absorbing state
+
+
+def test_the_horizons_meaning_is_explicit_and_time_can_be_observed(grid):
+    from toyrlhf.envs.functional import all_observations
+
+    env, params = gridworld_env(grid, "index")
+    assert env.horizon_is_task and not env.time_in_observation and env.n_observations == grid.n_states
+    # The flags do not depend on the meaning: the last decision is truncated (learners read horizon_is_task).
+    limit_env, _ = gridworld_env(grid, "index", horizon_is_task=False)
+    cell = TabularState(jnp.int32(grid.state_at(1, 1)), jnp.int32(grid.mdp.horizon - 1))
+    for e in (env, limit_env):
+        step = e.step(jax.random.key(0), cell, jnp.int32(0), params)
+        assert bool(step.truncated) and not bool(step.terminated)
+    # Index observations with the time: t S + s, one Table row per (t, s).
+    timed, timed_params = gridworld_env(grid, "index", time_in_observation=True)
+    S, T = grid.n_states, grid.mdp.horizon
+    assert timed.n_observations == S * T and timed.observation_shape == ()
+    obs, state = timed.reset(jax.random.key(1), timed_params)
+    assert int(obs) == int(state.s)
+    step = timed.step(jax.random.key(2), state, jnp.int32(1), timed_params)
+    assert int(step.obs) == S + int(step.state.s)
+    table = np.asarray(all_observations(timed, timed_params))
+    np.testing.assert_array_equal(table, np.arange(S * T).reshape(T, S))
+    # Array observations gain the fraction of steps left.
+    hot, hot_params = gridworld_env(grid, "one_hot", time_in_observation=True)
+    assert hot.observation_shape == (S + 1,)
+    rows = np.asarray(all_observations(hot, hot_params))
+    assert rows.shape == (T, S, S + 1)
+    np.testing.assert_allclose(rows[:, 0, -1], (T - np.arange(T)) / T)
+    np.testing.assert_array_equal(rows[3, :, :S], np.eye(S))
+    assert np.asarray(all_observations(*gridworld_env(grid))).shape == (S, S)
+    with pytest.raises(TypeError, match="horizon_is_task"):
+        gridworld_env(grid, "index", horizon_is_task="yes")
+    with pytest.raises(TypeError, match="time_in_observation"):
+        gridworld_env(grid, "index", time_in_observation=1)
+    with pytest.raises(ValueError, match="time_in_observation"):
+        tabular_env(grid.mdp, np.zeros((S, 2, 2)), time_in_observation=True)

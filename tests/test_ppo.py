@@ -13,8 +13,17 @@ import pytest
 
 import toyrlhf  # noqa: F401  (x64 on)
 from toyrlhf import tabular
-from toyrlhf.algorithms.ppo import PPOConfig, PPOHyperparams, make_train, policy_probabilities, random_permutations
+from toyrlhf.algorithms.ppo import (
+    PPOConfig,
+    PPOHyperparams,
+    horizon_is_task,
+    make_train,
+    policy_probabilities,
+    random_permutations,
+    tabular_policy,
+)
 from toyrlhf.diagnostics import raise_if_nonfinite
+from toyrlhf.envs.cartpole import CartPole
 from toyrlhf.envs.functional import gridworld_env, tabular_env
 from toyrlhf.envs.gridworld import make_gridworld
 from toyrlhf.nets import MLP, Table
@@ -111,7 +120,10 @@ def grid_runs():
     grid = make_gridworld("open-5x5", slip=0.1, step_cost=0.01, horizon=30)
     env, params = gridworld_env(grid, "index")  # the state index: what a Table reads as a one-hot row
     S = grid.n_states
-    config = PPOConfig(n_envs=16, n_steps=32, n_updates=60, actor=Table(), critic=Table())
+    # These runs read the horizon as a time limit (bootstrap at T with γ = 0.99), the setting their 5% bars
+    # were set under. Under the default (the horizon ends the task; a time-blind Table critic) the "corner"
+    # runs reached 94.3% of their optimum, under this file's 95% bar; the maze test below covers the default.
+    config = PPOConfig(n_envs=16, n_steps=32, n_updates=60, actor=Table(), critic=Table(), horizon="time_limit")
     tuned = PPOHyperparams(learning_rate=0.1, ent_coef=0.0)
     undiscounted = PPOHyperparams(learning_rate=0.1, ent_coef=0.0, gamma=1.0)
     R = np.asarray(grid.mdp.R, np.float32)
@@ -213,6 +225,54 @@ def test_nan_is_detected_and_reported(grid_runs):
         assert flags[0, 0], name  # flagged at the first update
         with pytest.raises(FloatingPointError, match="run 0: update 0"):
             raise_if_nonfinite(flags, f"PPO ({name})")
+
+
+# ------------------------------------------------------------------------------------------
+# Whose horizon? A slippery maze with γ = 1 and only a goal reward
+# ------------------------------------------------------------------------------------------
+
+MAZE_SEEDS = 4
+
+
+@pytest.fixture(scope="module")
+def maze_runs():
+    """Tabular PPO with γ = 1 on a slippery 5x5 maze whose 10-step horizon is tight (8 steps to the goal),
+    goal reward only: the default (the horizon ends the task) and the time-limit reading (bootstrap at T)."""
+    grid = make_gridworld("open-5x5", slip=0.2, step_cost=0.0, horizon=10)
+    env, params = gridworld_env(grid, "index")
+    J_star = float(tabular.evaluate(grid.mdp, tabular.solve(grid.mdp).policy))
+    keys = jax.random.split(jax.random.key(0), MAZE_SEEDS)
+    fractions = {}
+    for horizon in ("auto", "time_limit"):
+        config = PPOConfig(
+            n_envs=8, n_steps=32, n_updates=60, actor=Table(), critic=Table(), horizon=horizon,
+            hyper=PPOHyperparams(learning_rate=0.1, gamma=1.0, ent_coef=0.0),
+        )
+        state, metrics = jax.jit(jax.vmap(make_train(config, env, params)))(keys)
+        raise_if_nonfinite(metrics.nonfinite, f"PPO on the maze, horizon={horizon}")
+        pis = jax.vmap(lambda a, c=config: tabular_policy(c, a, env, params))(state.params.actor)
+        fractions[horizon] = np.array([float(tabular.evaluate(grid.mdp, pi)) for pi in pis]) / J_star
+    return fractions
+
+
+def test_with_the_horizon_in_the_task_ppo_optimises_what_evaluate_scores(maze_runs):
+    """The default reaches near J*; bootstrapping at the horizon with γ = 1 values every policy that
+    eventually reaches the goal alike, and PPO falls short (per seed, fractions of J*)."""
+    task, limit = maze_runs["auto"], maze_runs["time_limit"]
+    assert task.min() >= 0.75 and task.mean() >= 0.85, task
+    assert limit.mean() <= 0.5 and limit.mean() <= task.mean() - 0.3, (limit, task)
+
+
+def test_horizon_setting_resolves_against_the_environment():
+    grid = make_gridworld("open-5x5")
+    env, _ = gridworld_env(grid, "index")
+    limit_env, _ = gridworld_env(grid, "index", horizon_is_task=False)
+    assert horizon_is_task(PPOConfig(), env) and not horizon_is_task(PPOConfig(), limit_env)
+    assert not horizon_is_task(PPOConfig(), CartPole())  # CartPole's 500 steps are a time limit
+    assert horizon_is_task(PPOConfig(horizon="task"), CartPole())
+    assert not horizon_is_task(PPOConfig(horizon="time_limit"), env)
+    with pytest.raises(ValueError, match="horizon"):
+        PPOConfig(horizon="finite")
 
 
 def test_random_permutations_are_uniform_permutations():

@@ -31,6 +31,16 @@ whenever noisy samples reach it, so with a tabular policy and a high learning
 rate the logits of rarely visited states random-walk away from ``π_ref``
 whatever β (notebooks/ppo_from_scratch.ipynb, section 4, measures it exactly).
 
+Whose horizon? A truncated step (a time limit) bootstraps from ``V(o_T)``; a
+terminated one does not. When the horizon is part of the task, as a
+:class:`~toyrlhf.envs.functional.TabularEnv`'s is (``tabular.evaluate`` sums ``T``
+rewards), bootstrapping past it optimises another task: with ``γ = 1`` every
+policy that eventually reaches the goal then has the same value, and PPO stops
+caring how fast. ``PPOConfig.horizon`` says what a truncation means (Pardo et
+al. 2018): ``"auto"`` (default) follows the environment's ``horizon_is_task``
+(True for a TabularEnv, absent, so a time limit, for CartPole), ``"task"``
+treats every truncation as termination, ``"time_limit"`` bootstraps from it.
+
 Ablations are config values, not copies: ``clip_eps=inf`` is PPO without
 clipping; ``clip_eps=inf, n_epochs=1, n_minibatches=1`` is the vanilla policy
 gradient (one gradient step per batch, at ``θ = θ_old``, where the surrogate's
@@ -51,11 +61,22 @@ from jax.flatten_util import ravel_pytree
 
 from toyrlhf import losses
 from toyrlhf.diagnostics import all_finite, explained_variance
-from toyrlhf.envs.functional import Environment
+from toyrlhf.envs.functional import Environment, TabularEnv, TabularParams, all_observations
 from toyrlhf.nets import MLP, Network, Table
 from toyrlhf.rollout import rollout, start
 from toyrlhf.types import EnvCarry, Transition
 from toyrlhf.validation import positive_int
+
+HORIZON_MEANINGS = ("auto", "task", "time_limit")
+"""The values of ``PPOConfig.horizon``."""
+
+
+def horizon_is_task(config: PPOConfig, env: Environment) -> bool:
+    """Whether PPO treats ``env``'s truncations as the end of the task (no bootstrap): ``config.horizon``
+    resolved against the environment's ``horizon_is_task`` attribute (absent: a time limit)."""
+    if config.horizon == "auto":
+        return bool(getattr(env, "horizon_is_task", False))
+    return config.horizon == "task"
 
 
 @jax.tree_util.register_dataclass
@@ -107,10 +128,17 @@ class PPOConfig:
     """With a reference policy, initialise the actor at it (RLHF starts from the SFT policy)."""
     hyper: PPOHyperparams = field(default_factory=PPOHyperparams)
     """Default traceable numbers, used when ``train`` is called without ``hyper``."""
+    horizon: str = "auto"
+    """What a truncated step means to the value targets. ``"task"``: the horizon is part of the task, no
+    bootstrap past it (as after a terminal state); ``"time_limit"``: a limit outside the task, bootstrap from
+    ``V(o_T)``; ``"auto"``: ``"task"`` if the environment's ``horizon_is_task`` is True (a ``TabularEnv`` by
+    default), else ``"time_limit"`` (CartPole's 500 steps). See the module docstring."""
 
     def __post_init__(self):
         for name in ("n_envs", "n_steps", "n_updates", "n_epochs", "n_minibatches"):
             positive_int(name, getattr(self, name))
+        if self.horizon not in HORIZON_MEANINGS:
+            raise ValueError(f"horizon must be one of {HORIZON_MEANINGS}, got {self.horizon!r}")
         if (self.n_envs * self.n_steps) % self.n_minibatches:
             raise ValueError(
                 f"n_envs * n_steps = {self.n_envs * self.n_steps} must be divisible by "
@@ -211,7 +239,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
     if env.observation_shape == ():  # state indices: a Table has one row per state
         if not (isinstance(config.actor, Table) and isinstance(config.critic, Table)):
             raise ValueError("index observations (observation_shape ()) need Table actor and critic networks")
-        obs_dim = env.n_states
+        obs_dim = getattr(env, "n_observations", env.n_states)
     elif len(env.observation_shape) == 1:
         obs_dim = env.observation_shape[0]
     else:
@@ -220,6 +248,7 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
     batch_size = config.n_envs * config.n_steps
     n_grad_steps = config.n_updates * config.n_epochs * config.n_minibatches
     actor, critic = config.actor, config.critic
+    truncation_ends_task = horizon_is_task(config, env)
 
     def optimizer(hyper: PPOHyperparams) -> optax.GradientTransformation:
         lr = hyper.learning_rate
@@ -283,8 +312,10 @@ def make_ppo(config: PPOConfig, env: Environment, env_params: Any, reward_fn: Re
         reward, kl_to_reference = shaped_rewards(state, batch)
         values = critic.apply(state.params.critic, batch.obs)[..., 0]
         next_values = critic.apply(state.params.critic, batch.next_obs)[..., 0]
+        # The horizon of the task ends the return like a terminal state; a time limit bootstraps.
+        terminated = batch.terminated | batch.truncated if truncation_ends_task else batch.terminated
         advantages, targets = losses.gae(
-            reward, values, next_values, batch.terminated, batch.truncated, hyper.gamma, hyper.gae_lambda
+            reward, values, next_values, terminated, batch.truncated, hyper.gamma, hyper.gae_lambda
         )
         samples = Minibatch(batch.obs, batch.action, batch.log_prob, advantages, targets)
         samples = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), samples)  # [T, N] -> [T N]
@@ -360,4 +391,10 @@ def make_train(config: PPOConfig, env: Environment, env_params: Any, reward_fn: 
 def policy_probabilities(config: PPOConfig, actor_params: Any, observations: jax.Array) -> jax.Array:
     """``π(a|o)`` for each row of ``observations [S, D]``: ``[S, A]`` (for exact tabular evaluation)."""
     return jax.nn.softmax(config.actor.apply(actor_params, observations).astype(jnp.float64), axis=-1)
+
+
+def tabular_policy(config: PPOConfig, actor_params: Any, env: TabularEnv, env_params: TabularParams) -> jax.Array:
+    """The trained actor as an exact policy for ``tabular.evaluate``: ``[S, A]``, or ``[T, S, A]`` when the
+    environment puts the time in its observations (``time_in_observation``)."""
+    return policy_probabilities(config, actor_params, all_observations(env, env_params))
 

@@ -14,6 +14,19 @@ state: the future return is zero, so a value target must not bootstrap.
 ``truncated`` means a time limit cut the episode: the future was not zero, so a
 value target bootstraps from ``V(step.obs)``. Both end the episode.
 
+**Whose horizon?** A :class:`TabularEnv`'s horizon belongs to its task
+(``tabular.evaluate`` sums exactly ``T`` rewards), yet its last step reports
+``truncated``, as a time limit would. Whether a learner bootstraps past it is
+the learner's choice (Pardo et al. 2018, "Time Limits in Reinforcement
+Learning"): bootstrap from ``V(s_T)`` when the limit is not part of the task
+(partial-episode bootstrapping), do not when it is; and when it is, a
+stationary policy cannot tell how many steps remain unless the time is in its
+observation. ``TabularEnv.horizon_is_task`` (default True) says which, and PPO
+follows it (``PPOConfig.horizon``); ``time_in_observation=True`` appends the
+time. With ``γ = 1`` and a bootstrapped horizon every policy that eventually
+reaches the goal has the same value, so PPO optimises another task than the
+one ``evaluate`` scores (notebooks/ppo_from_scratch.ipynb, section 2b).
+
 **No silent auto-reset.** ``step`` never resets: ``step.obs`` is always the true
 observation after the action, even at the end of an episode (the "final
 observation" that bootstrapping and learned rewards need). Starting the next
@@ -145,10 +158,39 @@ class TabularEnv:
     n_actions: int
     observation_shape: tuple[int, ...]
     horizon: int
+    horizon_is_task: bool = True
+    """The horizon is part of the task (``tabular.evaluate`` scores ``T`` steps): a learner must not bootstrap
+    past the last step. The flags ``step`` reports do not change (the last step is ``truncated``); learners
+    read this (``PPOConfig.horizon="auto"``). False: a time limit outside the task, bootstrap from ``V(s_T)``."""
+    time_in_observation: bool = False
+    """Append the time to the observation, so that a policy and a value can depend on the steps left: index
+    observations become ``t S + s`` (``n_observations = S T`` rows), array ones gain a last feature
+    ``(T - t) / T``. :func:`all_observations` lists them ``[T, S, ...]`` for exact evaluation."""
+
+    def __post_init__(self):
+        for name in ("horizon_is_task", "time_in_observation"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
+
+    @property
+    def n_observations(self) -> int:
+        """Distinct index observations (rows a ``Table`` needs): ``S``, or ``S T`` with the time in them."""
+        return self.n_states * self.horizon if self.time_in_observation else self.n_states
+
+    def observe(self, s: jax.Array, t: jax.Array, params: TabularParams) -> jax.Array:
+        """The observation of state ``s`` after ``t`` decisions."""
+        obs = params.observations[s]
+        if not self.time_in_observation:
+            return obs
+        if self.observation_shape == ():
+            return (jnp.minimum(t, self.horizon - 1) * self.n_states + obs).astype(jnp.int32)
+        left = (self.horizon - t) / self.horizon
+        return jnp.concatenate([obs, jnp.asarray(left, obs.dtype)[None]], axis=-1)
 
     def reset(self, key: jax.Array, params: TabularParams) -> tuple[jax.Array, TabularState]:
         s = sample_index(key, params.mdp.init)
-        return params.observations[s], TabularState(s, jnp.zeros((), jnp.int32))
+        t = jnp.zeros((), jnp.int32)
+        return self.observe(s, t, params), TabularState(s, t)
 
     def step(self, key: jax.Array, state: TabularState, action: jax.Array, params: TabularParams) -> Step:
         mdp = params.mdp
@@ -157,7 +199,7 @@ class TabularEnv:
         terminated = mdp.terminal[s_next]
         truncated = (t_next >= self.horizon) & ~terminated
         reward = mdp.R[state.s, action].astype(jnp.float32)
-        return Step(params.observations[s_next], TabularState(s_next, t_next), reward, terminated, truncated)
+        return Step(self.observe(s_next, t_next, params), TabularState(s_next, t_next), reward, terminated, truncated)
 
 
 def one_hot_observations(n_states: int) -> np.ndarray:
@@ -179,31 +221,54 @@ def coordinate_observations(coords, scale: bool = True) -> np.ndarray:
     return coords
 
 
-def tabular_env(mdp: TabularMDP, observations="one_hot") -> tuple[TabularEnv, TabularParams]:
+def tabular_env(
+    mdp: TabularMDP, observations="one_hot", *, horizon_is_task: bool = True, time_in_observation: bool = False
+) -> tuple[TabularEnv, TabularParams]:
     """Wrap ``mdp`` as ``(env, params)``; ``observations`` is ``"one_hot"``, ``"index"`` or a ``[S, D]`` array.
 
-    For coordinates pass ``coordinate_observations(grid.coords)``.
+    For coordinates pass ``coordinate_observations(grid.coords)``. ``horizon_is_task`` and
+    ``time_in_observation`` are :class:`TabularEnv`'s fields (what the horizon means).
     """
     if not isinstance(mdp, TabularMDP):
         raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     S = mdp.n_states
+    meaning = {"horizon_is_task": horizon_is_task, "time_in_observation": time_in_observation}
     if isinstance(observations, str):
         if observations == "index":
-            return TabularEnv(S, mdp.n_actions, (), mdp.horizon), TabularParams(mdp, jnp.arange(S, dtype=jnp.int32))
+            env = TabularEnv(S, mdp.n_actions, (), mdp.horizon, **meaning)
+            return env, TabularParams(mdp, jnp.arange(S, dtype=jnp.int32))
         if observations != "one_hot":
             raise ValueError(f"observations must be 'one_hot', 'index' or a [S, D] array, got {observations!r}")
         observations = one_hot_observations(S)
     observations = jnp.asarray(observations, dtype=jnp.float32)
     if observations.ndim < 2 or observations.shape[0] != S:
         raise ValueError(f"observations must have shape [S={S}, ...], got {observations.shape}")
-    env = TabularEnv(S, mdp.n_actions, tuple(observations.shape[1:]), mdp.horizon)
+    shape = tuple(observations.shape[1:])
+    if time_in_observation:
+        if len(shape) != 1:
+            raise ValueError(f"time_in_observation needs index or flat [S, D] observations, got {observations.shape}")
+        shape = (shape[0] + 1,)
+    env = TabularEnv(S, mdp.n_actions, shape, mdp.horizon, **meaning)
     return env, TabularParams(mdp, observations)
 
 
-def gridworld_env(grid, observation: str = "one_hot") -> tuple[TabularEnv, TabularParams]:
-    """A gridworld (from :mod:`toyrlhf.envs.gridworld`) with ``"one_hot"``, ``"index"`` or ``"coords"`` observations."""
+def all_observations(env: TabularEnv, params: TabularParams) -> jax.Array:
+    """What the agent sees in every state: ``[S, ...]``, or ``[T, S, ...]`` with ``time_in_observation``
+    (row ``t`` after ``t`` decisions), the input for an exact ``[S, A]`` or ``[T, S, A]`` policy."""
+    states = jnp.arange(env.n_states)
+    if not env.time_in_observation:
+        return params.observations[states]
+    steps = jnp.arange(env.horizon)
+    return jax.vmap(lambda t: jax.vmap(lambda s: env.observe(s, t, params))(states))(steps)
+
+
+def gridworld_env(grid, observation: str = "one_hot", **meaning) -> tuple[TabularEnv, TabularParams]:
+    """A gridworld (from :mod:`toyrlhf.envs.gridworld`) with ``"one_hot"``, ``"index"`` or ``"coords"`` observations.
+
+    Keyword arguments (``horizon_is_task``, ``time_in_observation``) go to :func:`tabular_env`.
+    """
     if observation == "coords":
-        return tabular_env(grid.mdp, coordinate_observations(grid.coords))
+        return tabular_env(grid.mdp, coordinate_observations(grid.coords), **meaning)
     if observation in ("one_hot", "index"):
-        return tabular_env(grid.mdp, observation)
+        return tabular_env(grid.mdp, observation, **meaning)
     raise ValueError(f"observation must be 'one_hot', 'index' or 'coords', got {observation!r}")

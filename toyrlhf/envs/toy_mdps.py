@@ -176,3 +176,33 @@ def baird_counterexample(horizon: int = 1000, discount: float = 0.99) -> Baird:
     target = np.tile([0.0, 1.0], (S, 1))
     w0 = np.array([1, 1, 1, 1, 1, 1, 10, 1], dtype=np.float64)
     return Baird(mdp, features, w0, behavior, target)
+
+
+def rajaraman_lower_bound(
+    horizon: int, n_states: int, n_demonstrations: int, n_actions: int = 2, pad_states: int = 0
+) -> TabularMDP:
+    """Rajaraman et al. (2020)'s lower-bound instance for imitation from ``N`` demonstrations.
+
+    A :func:`reset_cliff` with ``|S| = n_states`` states (``|S| - 1`` good ones and the
+    absorbing bad state) whose reset distribution is tuned to ``N = n_demonstrations``:
+    ``ρ(s) = 1/(N+1)`` on the first ``|S| - 2`` good states (each is missing from ``N``
+    expert draws with probability ``(1 - 1/(N+1))^N ≈ 1/e``) and the remaining mass on
+    the last good state. The expert's action is 1 in every good state; every other
+    action falls. A learner that has seen only ``N`` expert trajectories misses about
+    ``(|S|-2)/(eN)`` of ρ's mass at every step, which costs every remaining step:
+    time-indexed behavior cloning's expected gap is ``≈ |S| H² / (2eN)`` while
+    ``|S| H / N`` is small, their ``|S| H² / N`` lower bound.
+
+    ``pad_states`` appends that many unreachable good states (``ρ = 0``), so that
+    instances of different sizes share one array shape (the bad state stays last).
+    """
+    S = _check_int("n_states", n_states, 2)
+    N = _check_int("n_demonstrations", n_demonstrations, 1)
+    pad = _check_int("pad_states", pad_states, 0)
+    if S - 2 > N + 1:
+        raise ValueError(f"n_states - 2 = {S - 2} rare states need n_demonstrations >= {S - 3}, got {N}")
+    rho = np.zeros(S - 1 + pad)
+    rho[: S - 2] = 1.0 / (N + 1)
+    rho[S - 2] = 1.0 - (S - 2) / (N + 1)
+    expert_actions = np.ones(S - 1 + pad, dtype=int)
+    return reset_cliff(horizon, n_good=S - 1 + pad, n_actions=n_actions, rho=rho, expert_actions=expert_actions)

@@ -97,6 +97,9 @@ class Criterion:
     """What would decide it when UNDETERMINED: more seeds, a longer budget."""
     disclosure: str = ""
     """A setting changed after seeing a result, and the earlier setting's verdict."""
+    interval_name: str = "95% CI"
+    """What ``interval`` is, as printed: a sampling interval by default; say so when it is something else
+    (the range of local exponents over an exact grid, say)."""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -119,7 +122,7 @@ class Criterion:
         if self.interval is None:
             spread = "exact"
         else:
-            spread = f"95% CI [{_fmt(self.interval[0])}, {_fmt(self.interval[1])}]"
+            spread = f"{self.interval_name} [{_fmt(self.interval[0])}, {_fmt(self.interval[1])}]"
         text = f"{self.verdict}: {self.statement} — measured {_fmt(self.measured)} ({spread})"
         if self.verdict == UNDETERMINED and self.to_decide:
             text += f"; to decide: {self.to_decide}"
@@ -573,6 +576,9 @@ def _cell(c: dict | None) -> str:
     if c is None:
         return "not run"
     lo_hi = "exact" if c["interval"] is None else "[" + ", ".join(_fmt(float(v)) for v in c["interval"]) + "]"
+    name = c.get("interval_name", "95% CI")
+    if c["interval"] is not None and name != "95% CI":
+        lo_hi += f" ({name})"
     return f"**{c['verdict']}** {_fmt(float(c['measured']))} {lo_hi}"
 
 
@@ -637,7 +643,8 @@ def write_report(root) -> Path:
                     for c in match:
                         if c.get("disclosure") and c["disclosure"] not in notes:
                             notes.append(c["disclosure"])
-                lines.append(f"| {statement} | {cells[0]} | {cells[1]} |")
+                escaped = statement.replace("|", "\\|")  # |S| in a statement must not end the table cell
+                lines.append(f"| {escaped} | {cells[0]} | {cells[1]} |")
             lines.append("")
             lines += [f"> Disclosure: {n}" for n in notes]
             if notes:
