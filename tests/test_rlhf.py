@@ -9,6 +9,7 @@ import pytest
 
 from toyrlhf.algorithms import ppo, rlhf, tilted
 from toyrlhf.algorithms import preferences as pref
+from toyrlhf.demonstrations import sample_demonstrations
 from toyrlhf.diagnostics import raise_if_nonfinite
 from toyrlhf.envs import token_mdp as tm
 from toyrlhf.nets import MLP
@@ -112,3 +113,56 @@ def test_bad_config_names_the_field():
         rlhf.RLHFConfig(ppo=dataclasses.replace(base, actor=MLP()))
     with pytest.raises(ValueError, match="kl_coef"):
         rlhf.RLHFConfig(ppo=dataclasses.replace(base, hyper=ppo.PPOHyperparams(kl_coef=0.0)))
+
+
+def test_response_counts_and_sft_on_preferred_responses(tree):
+    S, A = tree.mdp.R.shape
+    n = int(np.flatnonzero(np.asarray(tree.lengths) == 2)[0])  # a two-token response: three steps (EOS included)
+    counts = rlhf.response_counts(tree, jnp.array([0]), jnp.array([n]))
+    assert float(counts.sum()) == 3.0
+    steps = np.asarray(tree.path_mask[n])
+    np.testing.assert_array_equal(
+        np.asarray(counts[tree.path_states[n][steps], tree.path_actions[n][steps]]), np.ones(3)
+    )
+    expert = tilted.tilted_policy(tree, jnp.full((S, A), 1.0 / A), tree.gold, 1.0)
+
+    @jax.jit
+    def fits(key):
+        data = rlhf.label_response_pairs(jax.random.key(6), tree, expert, 50, pref.Labeller(1.0))
+        sft, labels = rlhf.fit_sft(key, tree, expert, 10, 0.5)
+        demos = sample_demonstrations(key, tree.mdp, expert, 10)  # what fit_sft drew
+        none, labels_none = rlhf.fit_preferred_sft(tree, demos, 0.5, data, jnp.zeros(50))
+        # nested demonstrations: weight 0 on the last ones is SFT on the first ones alone
+        first, _ = rlhf.sft_from_demonstrations(tree, demos, 0.5, (jnp.arange(10) < 4).astype(jnp.float32))
+        alone, _ = rlhf.sft_from_demonstrations(tree, jax.tree.map(lambda x: x[:4], demos), 0.5)
+        some, _ = rlhf.fit_preferred_sft(tree, demos, 0.5, data)
+        return data, sft, labels, none, labels_none, first, alone, some
+
+    data, sft, labels, none, labels_none, first, alone, some = fits(jax.random.key(5))
+    np.testing.assert_allclose(none, sft, atol=1e-12)  # zero weight: no preferred response, the same demonstrations
+    assert int(labels_none) == int(labels)
+    np.testing.assert_allclose(first, alone, atol=1e-12)
+    winners = jnp.where(data.prefer_first > 0.5, data.pairs.first, data.pairs.second)
+    best = tm.response_probs(tree, some)[0, winners].mean()
+    assert float(best) > float(tm.response_probs(tree, sft)[0, winners].mean())  # moved towards the winners
+
+
+def test_irl_reward_is_the_demonstrators_log_probability(tree):
+    """MaxEnt IRL on many demonstrations of a soft-optimal demonstrator: r̂/τ = log π_E + const (its model)."""
+    from toyrlhf.algorithms import maxent_irl
+
+    S, A = tree.mdp.R.shape
+    expert = tilted.tilted_policy(tree, jnp.full((S, A), 1.0 / A), tree.gold, 0.5)
+    config = maxent_irl.MaxEntIRLConfig(n_steps=400, learning_rate=0.1, temperature=1.0)
+    features = tm.length_and_count_features(tree)
+    demos = sample_demonstrations(jax.random.key(1), tree.mdp, expert, 3000)
+    reward, result = jax.jit(rlhf.fit_irl_reward, static_argnums=2)(tree, demos, config, features)
+    assert not np.any(np.asarray(result.nonfinite))
+    log_expert = jnp.log(tm.response_probs(tree, expert))
+    probs = tm.response_probs(tree, expert)
+    assert float(pref.centred_correlation(reward, log_expert, probs)) > 0.98
+    # and on 5 demonstrations it is far from it: the test can fail
+    fit = jax.jit(rlhf.fit_irl_reward, static_argnums=2)
+    few, _ = fit(tree, jax.tree.map(lambda x: x[:5], demos), config, features)
+    many = float(pref.centred_correlation(reward, log_expert, probs))
+    assert float(pref.centred_correlation(few, log_expert, probs)) < many

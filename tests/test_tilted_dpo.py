@@ -1,5 +1,7 @@
 """KL-tilted optimum, best-of-n and Direct Preference Optimization against exact values."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -120,3 +122,75 @@ def test_dpo_loss_is_bradley_terry_on_implied_rewards():
     assert float(loss) == pytest.approx(np.log1p(np.exp(-2.0)))
     with pytest.raises(ValueError, match="beta"):
         dpo.DPOConfig(beta=0.0)
+
+
+def test_ipo_optimum_is_the_tilt_by_the_preference_against_the_reference(setting):
+    """Population IPO (soft labels on every pair, pairs from μ = π_ref) → π ∝ π_ref exp(p(y ≻ μ)/τ) (Azar et al.)."""
+    tree, ref_policy, ref = setting
+    tau_label, tau = 0.8, 0.5
+    P, N = tree.gold.shape
+    x, i, j = (a.ravel() for a in jnp.meshgrid(jnp.arange(P), jnp.arange(N), jnp.arange(N), indexing="ij"))
+    z = pref.preference_probability(tree.gold[x, i], tree.gold[x, j], pref.Labeller(tau_label, 0.0))
+    weights = ref[x, i] * ref[x, j]
+    config = dpo.DPOConfig(beta=tau, n_steps=3000, learning_rate=0.05, loss="ipo")
+    logits, losses = jax.jit(dpo.make_train(config, dpo.tree_log_prob_fn(TASK)))(
+        jnp.log(ref_policy), x, tree.responses[i], tree.responses[j], z, weights
+    )
+    assert np.all(np.isfinite(np.asarray(losses))) and losses[-1] < losses[0]
+    got = tm.response_probs(tree, jax.nn.softmax(logits))
+    p_matrix = z.reshape(P, N, N)
+    p_vs_ref = jnp.einsum("xij,xj->xi", p_matrix, ref)  # p(y ≻ μ)
+    want = tilted.tilted_response_probs(ref, p_vs_ref, tau)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    # and not DPO's optimum (the tilt by g/τ_label at β = τ): the two objectives differ
+    dpo_optimum = tilted.tilted_response_probs(ref, tree.gold / tau_label, tau)
+    assert float(jnp.max(jnp.abs(got - dpo_optimum))) > 0.05
+
+
+def test_azar_three_action_example():
+    """Azar et al.'s example: uniform reference, a ≻ b, b ≻ c, a ≻ c once each. IPO: the least-squares closed
+    form for every τ; DPO: π(a) → 1 whatever τ (its loss has no finite minimiser)."""
+    task = tm.TokenTask(vocab_size=3, length=1, n_prompts=1, eos=False)
+    prompt = jnp.zeros(3, jnp.int32)
+    first, second, z = jnp.array([[0], [1], [0]]), jnp.array([[1], [2], [2]]), jnp.ones(3)
+    for tau in (0.1, 1.0):
+        # closed form against a brute-force least squares on the log-ratios f (f(c) = 0)
+        A = np.array([[1.0, -1.0], [0.0, 1.0], [1.0, 0.0]])  # rows: f(a)−f(b), f(b)−f(c), f(a)−f(c)
+        f, *_ = np.linalg.lstsq(A, np.full(3, 1 / (2 * tau)), rcond=None)
+        want = np.exp([f[0], f[1], 0.0]) / np.exp([f[0], f[1], 0.0]).sum()
+        np.testing.assert_allclose(dpo.ipo_three_action_optimum(tau), want, atol=1e-12)
+        ipo = dpo.make_train(dpo.DPOConfig(beta=tau, n_steps=3000, learning_rate=0.05, loss="ipo"),
+                             dpo.tree_log_prob_fn(task))
+        logits, _ = jax.jit(ipo)(jnp.zeros((2, 3)), prompt, first, second, z)
+        np.testing.assert_allclose(jax.nn.softmax(logits[0]), want, atol=1e-3)
+        pa = []
+        for steps in (100, 2000):
+            train = dpo.make_train(dpo.DPOConfig(beta=tau, n_steps=steps, learning_rate=0.05),
+                                   dpo.tree_log_prob_fn(task))
+            logits, _ = jax.jit(train)(jnp.zeros((2, 3)), prompt, first, second, z)
+            pa.append(float(jax.nn.softmax(logits[0])[0]))
+        assert pa[1] > pa[0] and pa[1] > 0.99  # DPO: deterministic on the undefeated action, for every τ
+    assert want[0] < 0.5  # IPO at τ = 1 keeps b and c: π(a) = 0.448
+
+
+def test_ipo_loss_by_hand_and_bad_loss_name():
+    # h = (−1 − (−1.5)) − (−2 − (−1.5)) = 1; z = 1, τ = 0.25: target 2 → (1 − 2)² = 1; z = 0: (1 + 2)² = 9
+    args = (jnp.array([-1.0, -1.0]), jnp.array([-2.0, -2.0]), jnp.array([-1.5, -1.5]), jnp.array([-1.5, -1.5]))
+    assert float(dpo.ipo_loss(*args, jnp.array([1.0, 0.0]), 0.25)) == pytest.approx(5.0)
+    assert float(dpo.ipo_loss(*args, jnp.array([1.0, 0.0]), 0.25, jnp.array([1.0, 0.0]))) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="loss"):
+        dpo.DPOConfig(loss="kto")
+
+
+def test_pair_trainer_is_dpo_and_ipo():
+    task = tm.TokenTask(vocab_size=3, length=1, n_prompts=1, eos=False)
+    prompt = jnp.zeros(4, jnp.int32)
+    first, second = jnp.array([[0], [1], [0], [2]]), jnp.array([[1], [2], [2], [0]])
+    z, ref = jnp.array([1.0, 1.0, 0.0, 1.0]), jnp.log(jnp.array([[0.5, 0.3, 0.2], [1 / 3, 1 / 3, 1 / 3]]))
+    config = dpo.DPOConfig(beta=0.5, n_steps=200, learning_rate=0.05)
+    params, losses = jax.jit(dpo.make_train_pair(config, dpo.tree_log_prob_fn(task)))(ref, prompt, first, second, z)
+    for i, loss in enumerate(("dpo", "ipo")):
+        alone = dpo.make_train(dataclasses.replace(config, loss=loss), dpo.tree_log_prob_fn(task))
+        want, want_losses = jax.jit(alone)(ref, prompt, first, second, z)
+        np.testing.assert_allclose(params[i], want, atol=1e-6)
+        np.testing.assert_allclose(losses[i], want_losses, atol=1e-6)

@@ -145,3 +145,24 @@ def test_step_mask_matches_enumerated_paths():
     task = tm.TokenTask(vocab_size=4, length=3)
     tree = tm.enumerate_tokens(task, tm.TargetPattern(jnp.zeros((1, 3), jnp.int32)))
     np.testing.assert_array_equal(tm.step_mask(task, tree.responses), tree.path_mask)
+
+
+def test_ending_pair_features_and_length_count_features():
+    task = tm.TokenTask(vocab_size=3, length=3, n_prompts=2)
+    gold = tm.ConcaveQuality(jnp.array([[0.0, 1.0, -0.5], [0.0, -0.3, 0.8]]), 2.0, 0.4)
+    tree = tm.enumerate_tokens(task, gold)
+    phi = tm.length_and_count_features(tree)
+    P, N = tree.gold.shape
+    assert phi.shape == (P, N, P * (2 + 3 + 1))
+    # a linear reward on them represents ConcaveQuality exactly
+    X, y = np.asarray(phi).reshape(P * N, -1), np.asarray(tree.gold).ravel()
+    theta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    np.testing.assert_allclose(X @ theta, y, atol=1e-9)
+    # on the ending pairs, φ·θ pays each response's value once, where with_response_reward puts it
+    w = jax.random.normal(jax.random.key(0), (phi.shape[-1],))
+    on_pairs = tm.on_ending_pairs(tree, phi)
+    np.testing.assert_allclose(on_pairs @ w, tm.with_response_reward(tree, phi @ w).R, atol=1e-5)
+    states, actions = tm.ending_pairs(tree)
+    assert states.shape == actions.shape == (P, N)
+    with pytest.raises(ValueError, match="response_features"):
+        tm.on_ending_pairs(tree, phi[:, :-1])

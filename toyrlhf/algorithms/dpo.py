@@ -1,4 +1,4 @@
-"""Direct Preference Optimization (Rafailov et al. 2023): the offline alternative to RLHF's RL step.
+"""Direct Preference Optimization (Rafailov et al. 2023) and IPO (Azar et al. 2023): RLHF's RL step, offline.
 
 (Named in full on purpose: "DPO" also means other things in RL.)
 
@@ -26,6 +26,26 @@ Pseudocode::
     ref_logp ← log π_ref(y¹|x), log π_ref(y²|x) for every pair      (once, frozen)
     θ ← θ_ref
     repeat n_steps:  θ ← Adam(θ, ∇_θ L_DPO(θ))                       (full batch)
+
+**IPO** (Identity Preference Optimisation, Azar et al. 2023, eq. 17). DPO's
+optimum exists only if every preference probability is strictly between 0 and
+1; with finite labels a response that won every comparison it took part in
+("undefeated") has an empirical preference of 1, and the Bradley–Terry loss keeps
+falling as its implied reward grows: DPO drives its probability relative to the
+responses it beat towards 1, whatever β. IPO regresses the log-ratio difference
+onto a bounded target instead,
+
+    L_IPO(θ) = E_{(x, y¹, y², z)} [ ( h_θ − (2z − 1)/(2τ) )² ],
+    h_θ = log π_θ(y¹|x)/π_ref(y¹|x) − log π_θ(y²|x)/π_ref(y²|x),
+
+(for ``z = 1`` this is Azar et al.'s ``(h(y_w, y_l) − 1/(2τ))²``), whose population
+minimiser, with pairs drawn from ``μ`` and a policy free on ``μ``'s support, is
+``π ∝ π_ref exp(p(y ≻ μ)/τ)``: the maximiser of ``E_{y~π, y'~μ}[p(y ≻ y')] − τ KL(π ‖ π_ref)``
+(tested on an enumerable tree). On Azar et al.'s three-action example (uniform
+reference, the pairs ``a ≻ b``, ``b ≻ c``, ``a ≻ c`` once each) the least-squares
+solution is ``log π(a)/π(b) = log π(b)/π(c) = 1/(3τ)`` (:func:`ipo_three_action_optimum`),
+while DPO's ``π(a)`` tends to 1. ``DPOConfig(loss="ipo")`` selects IPO, with
+``beta`` playing τ (the KL coefficient of both objectives).
 
 Policies. ``log_prob_fn(params, prompt [M], tokens [M, T]) -> [M]`` scores
 responses; :func:`tree_log_prob_fn` gives the tabular policy on an enumerated
@@ -63,11 +83,19 @@ class DPOConfig:
     """Full-batch Adam steps."""
     learning_rate: float = 0.05
     """Adam step size."""
+    loss: str = "dpo"
+    """``"dpo"`` (:func:`dpo_loss`) or ``"ipo"`` (:func:`ipo_loss`, with ``beta`` as IPO's τ)."""
 
     def __post_init__(self):
         positive_float("beta", self.beta)
         positive_int("n_steps", self.n_steps)
         positive_float("learning_rate", self.learning_rate)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+
+LOSSES = ("dpo", "ipo")
+"""The preference losses :func:`make_train` knows."""
 
 
 def dpo_loss(
@@ -87,6 +115,38 @@ def dpo_loss(
     implied_first = beta * (log_prob_first - ref_log_prob_first)
     implied_second = beta * (log_prob_second - ref_log_prob_second)
     return bradley_terry_loss(implied_first, implied_second, prefer_first, weights)
+
+
+def ipo_loss(
+    log_prob_first: jax.Array,
+    log_prob_second: jax.Array,
+    ref_log_prob_first: jax.Array,
+    ref_log_prob_second: jax.Array,
+    prefer_first: jax.Array,
+    tau,
+    weights: jax.Array | None = None,
+) -> jax.Array:
+    """``L_IPO`` (Azar et al. 2023, eq. 17; see the module docstring) from sequence log-probabilities ``[M]``.
+
+    The weighted mean over pairs of ``(h − (2z − 1)/(2τ))²`` with ``h`` the difference of the two
+    log-ratios to the reference. A soft label ``z = p`` gives the expected loss up to a constant.
+    """
+    h = (log_prob_first - ref_log_prob_first) - (log_prob_second - ref_log_prob_second)
+    target = (2.0 * prefer_first - 1.0) / (2.0 * tau)
+    sq = (h - target) ** 2
+    w = jnp.ones_like(sq) if weights is None else weights
+    return jnp.sum(w * sq) / jnp.maximum(jnp.sum(w), 1e-12)
+
+
+def ipo_three_action_optimum(tau) -> jax.Array:
+    """``[3]``: IPO's optimum on Azar et al.'s example (uniform reference; ``a ≻ b``, ``b ≻ c``, ``a ≻ c``).
+
+    Minimising ``Σ (h − 1/(2τ))²`` over the three pairs with ``d₁ = f(a) − f(b)``, ``d₂ = f(b) − f(c)``
+    (``f = log π/π_ref``): ``(d₁ − k)² + (d₂ − k)² + (d₁ + d₂ − k)²`` with ``k = 1/(2τ)`` is minimised at
+    ``d₁ = d₂ = 2k/3 = 1/(3τ)``, so ``π ∝ (e^{2d}, e^{d}, 1)``.
+    """
+    d = 1.0 / (3.0 * jnp.asarray(tau, dtype=jnp.float64))
+    return jax.nn.softmax(jnp.stack([2.0 * d, d, jnp.zeros_like(d)], -1), -1)
 
 
 def tree_log_prob_fn(task: TokenTask) -> LogProbFn:
@@ -122,6 +182,8 @@ def network_log_prob_fn(env: TokenEnv, network) -> LogProbFn:
 def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
     """``train(ref_params, prompt, first, second, prefer_first, weights=None) -> (params, losses [n_steps])``.
 
+    The loss is ``config.loss``'s (:func:`dpo_loss` or :func:`ipo_loss`, with ``config.beta``).
+
     ``prompt [M]``, ``first`` and ``second`` ``[M, T]`` token responses, ``prefer_first [M]``;
     ``weights [M]`` masks or weights pairs (a fixed-size array can then hold any label budget).
     Starts from the reference (the SFT policy) and is deterministic (full batch), so
@@ -132,13 +194,14 @@ def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
     if not callable(log_prob_fn):
         raise TypeError(f"log_prob_fn must be a function (params, prompt, tokens) -> [M], got {log_prob_fn!r}")
     tx = optax.adam(config.learning_rate)
+    preference_loss = dpo_loss if config.loss == "dpo" else ipo_loss
 
     def train(ref_params, prompt, first, second, prefer_first, weights=None):
         ref_first = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, first))
         ref_second = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, second))
 
         def loss_fn(params):
-            return dpo_loss(
+            return preference_loss(
                 log_prob_fn(params, prompt, first),
                 log_prob_fn(params, prompt, second),
                 ref_first,
@@ -149,5 +212,33 @@ def make_train(config: DPOConfig, log_prob_fn: LogProbFn):
             )
 
         return minimize(loss_fn, ref_params, tx, config.n_steps)
+
+    return train
+
+
+def make_train_pair(config: DPOConfig, log_prob_fn: LogProbFn):
+    """Like :func:`make_train`, but fits DPO and IPO (``config.loss`` is ignored) in one vmapped program.
+
+    ``train(...)`` returns ``(params, losses)`` with a leading axis ``[2]``: index 0 is DPO, 1 is IPO
+    (both with ``config.beta``). One compiled optimisation loop serves both losses.
+    """
+    instance("config", config, DPOConfig)
+    if not callable(log_prob_fn):
+        raise TypeError(f"log_prob_fn must be a function (params, prompt, tokens) -> [M], got {log_prob_fn!r}")
+    tx = optax.adam(config.learning_rate)
+
+    def train(ref_params, prompt, first, second, prefer_first, weights=None):
+        ref_first = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, first))
+        ref_second = jax.lax.stop_gradient(log_prob_fn(ref_params, prompt, second))
+
+        def fit(is_ipo):
+            def loss_fn(params):
+                args = (log_prob_fn(params, prompt, first), log_prob_fn(params, prompt, second), ref_first, ref_second,
+                        prefer_first, config.beta, weights)
+                return jnp.where(is_ipo, ipo_loss(*args), dpo_loss(*args))
+
+            return minimize(loss_fn, ref_params, tx, config.n_steps)
+
+        return jax.vmap(fit)(jnp.array([False, True]))
 
     return train

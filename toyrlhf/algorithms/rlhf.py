@@ -137,15 +137,78 @@ class RLHFConfig:
 # ------------------------------------------------------------------------------------------
 
 
-def fit_sft(key: jax.Array, tree: TokenTree, expert: jax.Array, n_demos: int, pseudo_count: float):
-    """SFT = stationary tabular BC on demonstrations of ``expert [S, A]``: ``(π_SFT [S, A], expert labels)``."""
-    demos = sample_demonstrations(key, tree.mdp, expert, n_demos)
+def demonstration_counts(tree: TokenTree, demos):
+    """``(counts [S, A], demonstrated tokens)`` of demonstrations on the tree (steps in the terminal state excluded)."""
     S, A = tree.mdp.R.shape
     # Steps after a response ends sit in the terminal state: not demonstrations of anything.
     valid = demos.valid & (demos.observations != S - 1)
     counts = bc.action_counts(demos.observations, demos.actions, S, A, time_indexed=False, weights=valid)
-    policy = bc.policy_from_counts(counts + pseudo_count, default_action=None)
-    return policy, jnp.sum(valid)
+    return counts, jnp.sum(valid)
+
+
+def sft_from_demonstrations(tree: TokenTree, demos, pseudo_count: float, weights: jax.Array | None = None):
+    """SFT on given demonstrations: ``(π_SFT [S, A], demonstrated tokens)``.
+
+    ``weights [N]`` (default ones) weights whole demonstrations: zero weight on the last ones
+    makes a prefix of a fixed-size sample stand for a smaller one (nested data sizes).
+    """
+    if weights is not None:
+        demos = demos._replace(valid=demos.valid & (jnp.asarray(weights)[:, None] > 0))
+    counts, n_tokens = demonstration_counts(tree, demos)
+    return bc.policy_from_counts(counts + pseudo_count, default_action=None), n_tokens
+
+
+def fit_sft(key: jax.Array, tree: TokenTree, expert: jax.Array, n_demos: int, pseudo_count: float):
+    """SFT = stationary tabular BC on demonstrations of ``expert [S, A]``: ``(π_SFT [S, A], expert labels)``.
+
+    The demonstrations are ``sample_demonstrations(key, tree.mdp, expert, n_demos)``
+    (:func:`toyrlhf.demonstrations.sample_demonstrations`): the other stages that learn from
+    demonstrations (:func:`fit_preferred_sft`, :func:`fit_irl_reward`) take that sample itself.
+    """
+    return sft_from_demonstrations(tree, sample_demonstrations(key, tree.mdp, expert, n_demos), pseudo_count)
+
+
+def response_counts(tree: TokenTree, prompt: jax.Array, response: jax.Array, weights: jax.Array | None = None):
+    """``[S, A]``: (weighted) counts of the (state, token) steps of responses ``response [M]`` to ``prompt [M]``."""
+    S, A = tree.mdp.R.shape
+    w = jnp.ones(prompt.shape, jnp.float64) if weights is None else jnp.asarray(weights, jnp.float64)
+    states = tree.global_state(prompt[:, None], tree.path_states[response])  # [M, T]
+    steps = jnp.where(tree.path_mask[response], w[:, None], 0.0)
+    return jnp.zeros((S, A)).at[states, tree.path_actions[response]].add(steps)
+
+
+def fit_preferred_sft(
+    tree: TokenTree, demos, pseudo_count: float, data: LabelledPairs, weights: jax.Array | None = None
+):
+    """Labels without RL: SFT on ``demos`` plus the preferred response of every labelled pair.
+
+    ``(π [S, A], expert labels)``. ``weights [M]`` (default ones) selects the pairs of a nested
+    budget. Each preferred response counts like one demonstration (rejection sampling with a
+    human judge: keep the better of two SFT samples, fine-tune on it).
+    """
+    counts, n_tokens = demonstration_counts(tree, demos)
+    winner = jnp.where(data.prefer_first > 0.5, data.pairs.first, data.pairs.second)
+    counts = counts + response_counts(tree, data.pairs.prompt, winner, weights)
+    return bc.policy_from_counts(counts + pseudo_count, default_action=None), n_tokens
+
+
+def fit_irl_reward(tree: TokenTree, demos, config, response_features: jax.Array):
+    """IRL from the demonstrations alone: MaxEnt IRL with the tree's known dynamics, no labels.
+
+    The reward is linear in ``response_features [P, N, F]`` paid on each response's last step
+    (:func:`toyrlhf.envs.token_mdp.on_ending_pairs`); ``config`` is a
+    :class:`~toyrlhf.algorithms.maxent_irl.MaxEntIRLConfig`. Returns
+    ``(r̂ [P, N] float64, MaxEntIRLResult)``. Under MaxEnt IRL's model the demonstrator is
+    ``π(y|x) ∝ exp(r(x, y)/τ)`` over whole responses, so ``r̂/τ`` estimates the demonstrator's
+    log-probability up to a constant per prompt: its reward and its prior together.
+    """
+    from toyrlhf.algorithms import maxent_irl
+    from toyrlhf.envs.token_mdp import ending_pairs, on_ending_pairs
+
+    train = maxent_irl.make_train(config, tree.mdp, on_ending_pairs(tree, response_features))
+    result = train(demos)
+    states, actions = ending_pairs(tree)
+    return result.reward[states, actions].astype(jnp.float64), result
 
 
 # ------------------------------------------------------------------------------------------

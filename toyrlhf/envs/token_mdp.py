@@ -367,6 +367,47 @@ def with_response_reward(tree: TokenTree, reward: jax.Array) -> TabularMDP:
     )
 
 
+def ending_pairs(tree: TokenTree):
+    """``(states [P, N], actions [P, N])``: the MDP state and action on which each (prompt, response) ends."""
+    return _ending_pairs(tree)
+
+
+def on_ending_pairs(tree: TokenTree, response_features: jax.Array) -> jax.Array:
+    """``[S, A, F]`` state-action features that carry ``response_features [P, N, F]`` on each response's last step.
+
+    Every other (state, action) gets zeros, so a linear reward ``φ(s, a)·θ`` on them pays
+    ``φ(x, y)·θ`` once, when ``y`` ends: a response-level reward that MaxEnt IRL
+    (:mod:`toyrlhf.algorithms.maxent_irl`) can fit with the tree's known dynamics.
+    """
+    P, N = tree.gold.shape
+    if response_features.shape[:2] != (P, N):
+        raise ValueError(f"response_features must have shape [P, N, F] = [{P}, {N}, F], got {response_features.shape}")
+    S, A = tree.mdp.R.shape
+    states, actions = _ending_pairs(tree)
+    out = jnp.zeros((S, A, response_features.shape[-1]), response_features.dtype)
+    return out.at[states, actions].set(response_features)
+
+
+def length_and_count_features(tree: TokenTree, eos: bool = True) -> jax.Array:
+    """``[P, N, P·(C + T + 1)]``: per prompt, the count of each content token and a one-hot of the length ``0..T``.
+
+    A linear reward on them has, per prompt, a value per token and a free function of the
+    length: it represents :class:`ConcaveQuality` exactly, and also the log-probability of a
+    soft-optimal demonstrator relative to the uniform token policy (whose per-step
+    ``−log V`` is a function of the length).
+    """
+    P, N = tree.gold.shape
+    T = tree.responses.shape[-1]
+    V = tree.mdp.R.shape[1]
+    in_response = jnp.arange(T) < tree.lengths[:, None]
+    counts = jnp.sum(jax.nn.one_hot(tree.responses, V) * in_response[..., None], axis=-2)
+    if eos:
+        counts = counts[:, 1:]
+    phi = jnp.concatenate([counts, jax.nn.one_hot(tree.lengths, T + 1)], -1)  # [N, F]
+    eye = jnp.eye(P, dtype=phi.dtype)
+    return jnp.einsum("px,nf->pnxf", eye, phi).reshape(P, N, -1)
+
+
 def _ending_pairs(tree: TokenTree):
     """``([P, N], [P, N])``: the MDP state and action on which each (prompt, response) ends."""
     last = jnp.sum(tree.path_mask, axis=-1) - 1  # [N]
