@@ -17,7 +17,7 @@ from toyrlhf.experiments import common
 from toyrlhf.experiments import compounding_error as ce
 from toyrlhf.experiments import imitation_sweep as sweep
 from toyrlhf.experiments.common import NOT_SUPPORTED, SUPPORTED, UNDETERMINED
-from toyrlhf.experiments.imitation_sweep import METHODS, SweepScores
+from toyrlhf.experiments.imitation_sweep import SweepScores
 
 
 @pytest.mark.parametrize(("n_demos", "horizon"), [(1, 3), (2, 2), (3, 2)])
@@ -86,9 +86,12 @@ def test_config_quick_and_full_are_valid_and_bad_values_name_the_field():
     for field, value, error in [
         ("n_demos", 0, ValueError), ("n_seeds", 1.5, TypeError), ("horizons", (4, 8), ValueError),
         ("horizons", (8, 4, 16), ValueError), ("horizons", (0, 4, 8), ValueError),
-        ("dagger_rounds", 3, ValueError), ("default_action", 2, ValueError), ("default_action", -1, ValueError),
-        ("irl_learning_rate", 0.0, ValueError), ("gail_updates", True, TypeError), ("grid_slip", 1.5, ValueError),
-        ("seed", -1, ValueError), ("cliff_states", 0, ValueError),
+        ("dagger_rounds", 0, ValueError), ("dagger_episodes", 0, ValueError), ("default_action", 2, ValueError),
+        ("default_action", -1, ValueError), ("irl_learning_rate", 0.0, ValueError), ("gail_updates", True, TypeError),
+        ("grid_slip", 1.5, ValueError), ("lane_slip", -0.1, ValueError), ("lane_half_width", 0, ValueError),
+        ("seed", -1, ValueError), ("cliff_states", 0, ValueError), ("safe_actions", 0, ValueError),
+        ("lake_few_demos", 3, ValueError), ("irl_absorbing_reward", "free", ValueError),
+        ("irl_absorbing_steps", "twice", ValueError),
     ]:
         with pytest.raises(error, match=field):
             dataclasses.replace(full, **{field: value})
@@ -98,10 +101,18 @@ def test_config_quick_and_full_are_valid_and_bad_values_name_the_field():
     assert lake.lake_map == ("LLLL", "L.GL", "LSLL")
 
 
+def test_safe_cliff_hides_the_experts_action_from_the_dynamics():
+    mdp = ce.build_mdps(ce.Config.quick())[ce.SAFE_CLIFF]
+    P, R = np.asarray(mdp.P), np.asarray(mdp.R)
+    assert mdp.n_actions == 4
+    np.testing.assert_array_equal(P[:10, 1], P[:10, 3])  # a safe action and the expert's: same next states
+    np.testing.assert_array_equal(P[:10, 2], P[:10, 3])
+    assert np.all(P[:10, 0, 10] == 1.0)  # action 0 falls
+    np.testing.assert_array_equal(R[:10], np.tile([0.0, 0.0, 0.0, 1.0], (10, 1)))
+
+
 # -- the sweep on small shapes: one compute, shared by the tests below ----------------------------
 
-# The settings of notebooks/compounding_error.ipynb under TOYRLHF_QUICK: the notebook, run later in the same
-# session, loads these three compiled programs from the session's compilation cache instead of compiling them.
 SMALL = ce.Config(n_demos=20, horizons=(2, 4, 8, 16, 32), n_seeds=32, irl_steps=40, gail_updates=20)
 
 
@@ -114,35 +125,57 @@ def small():
 
 def test_compute_is_one_program_per_mdp_and_its_output_is_finite(small):
     output, clock = small
-    assert clock.n_compiles == 3
+    assert clock.n_compiles == 5  # the lava lake's two sweeps share one program
     assert common.nonfinite_fields(output) == []
-    P, M = len(SMALL.horizons), len(METHODS)
-    assert output.reset_cliff.gap.shape == (SMALL.n_seeds, M, P)
-    assert output.reset_cliff.visits.shape == (SMALL.n_seeds, M, SMALL.cliff_states + 1)
-    assert output.lava_lake.visits.shape[-1] == output.lake_expert_visits.shape[0]
+    P = len(SMALL.horizons)
+    for name, field in zip(ce.MDPS, ce.Output._fields):
+        scores = getattr(output, field).scores
+        assert scores.gap.shape == (SMALL.n_seeds, len(ce.METHODS_OF[name]), P), name
+    assert output.reset_cliff.scores.visits.shape == (SMALL.n_seeds, 6, SMALL.cliff_states + 1)
+    assert output.lava_lake.scores.visits.shape[-1] == output.lake_expert_visits.shape[0]
+    few, many = output.lava_lake_few.scores, output.lava_lake.scores
+    np.testing.assert_array_equal(few.expert_labels[0], SMALL.lake_few_demos * np.array(SMALL.horizons))
+    np.testing.assert_array_equal(many.expert_labels[0], SMALL.n_demos * np.array(SMALL.horizons))
 
 
 def test_time_indexed_bc_matches_the_closed_form_monte_carlo(small):
     """32 simulated data sets: the mean exact gap at every H within 4 standard errors of E[gap_H]."""
     output, _ = small
-    gaps = sweep.gaps_of(output.reset_cliff, "BC (time-indexed)")
-    expected, eps = ce.expected_bc_gap(SMALL)
-    assert eps > 0.05  # small N: the learner really errs
-    se = gaps.std(0, ddof=1) / np.sqrt(len(gaps))
-    assert np.all(np.abs(gaps.mean(0) - expected) <= 4 * se), (gaps.mean(0), expected, se)
-    assert np.all(np.diff(gaps.mean(0)) > 0)
+    for mdp in (ce.CLIFF, ce.SAFE_CLIFF):  # the safe actions change nothing for BC: its default action 0 falls
+        gaps = ce.gaps(output, mdp, "BC (time-indexed)")
+        expected, eps = ce.expected_bc_gap(SMALL)
+        assert eps > 0.05  # small N: the learner really errs
+        se = gaps.std(0, ddof=1) / np.sqrt(len(gaps))
+        assert np.all(np.abs(gaps.mean(0) - expected) <= 4 * se), (mdp, gaps.mean(0), expected, se)
+        assert np.all(np.diff(gaps.mean(0)) > 0)
+
+
+def test_time_indexed_irl_errs_without_falling_where_the_dynamics_hide_the_action(small):
+    """Safe cliff: gap within 4 standard errors of H ε_N at every H, and never a step in the fall state.
+    Stationary IRL on the two-action cliff: the dynamics reveal the action and the gap is exactly 0 at the
+    largest H (the confound)."""
+    output, _ = small
+    irl = ce.gaps(output, ce.SAFE_CLIFF, sweep.IRL_TIME_INDEXED)
+    expected, eps = ce.expected_irl_gap(SMALL)
+    se = irl.std(0, ddof=1) / np.sqrt(len(irl))
+    assert np.all(np.abs(irl.mean(0) - expected) <= 4 * se + 1e-12), (irl.mean(0), expected, se)
+    i = ce.METHODS_OF[ce.SAFE_CLIFF].index(sweep.IRL_TIME_INDEXED)
+    assert np.max(output.safe_cliff.scores.visits[:, i, SMALL.cliff_states]) < 1e-9
+    assert np.all(ce.gaps(output, ce.CLIFF, "MaxEnt IRL")[:, -1] == 0.0)
+    bc_gap = ce.gaps(output, ce.SAFE_CLIFF, "BC (time-indexed)")[:, -1].mean()
+    assert 0 < irl[:, -1].mean() < 0.5 * bc_gap
 
 
 def test_stationary_bc_pools_more_data_and_maxent_irl_does_not_fall(small):
     output, _ = small
-    time_indexed = sweep.gaps_of(output.reset_cliff, "BC (time-indexed)")
-    stationary = sweep.gaps_of(output.reset_cliff, "BC (stationary)")
+    time_indexed = ce.gaps(output, ce.CLIFF, "BC (time-indexed)")
+    stationary = ce.gaps(output, ce.CLIFF, "BC (stationary)")
     # Pooling N h samples sees every state more often than N samples per step: better on average at the
     # largest H by more than half.
     assert stationary[:, -1].mean() < 0.5 * time_indexed[:, -1].mean()
-    # MaxEnt IRL plans through the known dynamics: its gap does not grow with H (its stationary
+    # Stationary MaxEnt IRL plans through the known dynamics: its gap does not grow with H (its stationary
     # reward also pools the N h samples, so it shrinks) and stays far below time-indexed BC's.
-    irl = sweep.gaps_of(output.reset_cliff, "MaxEnt IRL").mean(0)
+    irl = ce.gaps(output, ce.CLIFF, "MaxEnt IRL").mean(0)
     assert np.all(np.diff(irl) <= 0), irl
     assert irl[-1] < 0.1 * time_indexed[:, -1].mean()
 
@@ -161,8 +194,9 @@ def test_a_fall_costs_its_step_and_every_later_one_exactly(small):
     for s in range(bad):
         seen[..., s] = np.any(states == s, axis=1)
     p_fall = 1.0 - np.prod(seen @ rho, axis=1)  # [n_seeds]
-    i = METHODS.index("BC (time-indexed)")
-    measured = output.reset_cliff.gap[:, i, -1] - output.reset_cliff.visits[:, i, bad]
+    i = ce.METHODS_OF[ce.CLIFF].index("BC (time-indexed)")
+    scores = output.reset_cliff.scores
+    measured = scores.gap[:, i, -1] - scores.visits[:, i, bad]
     np.testing.assert_allclose(measured, p_fall, rtol=0, atol=1e-9)
     assert 0 < p_fall.mean() < 1  # some data sets fall, some do not
 
@@ -170,8 +204,8 @@ def test_a_fall_costs_its_step_and_every_later_one_exactly(small):
 def test_gail_learns_where_bc_falls_on_reset_cliff(small):
     """Reset Cliff, N = 20: BC falls on unseen states; GAIL's gap is a fraction of BC's at H = 32."""
     output, _ = small
-    bc_gap = sweep.gaps_of(output.reset_cliff, "BC (time-indexed)").mean(0)
-    gail_gap = sweep.gaps_of(output.reset_cliff, "GAIL").mean(0)
+    bc_gap = ce.gaps(output, ce.CLIFF, "BC (time-indexed)").mean(0)
+    gail_gap = ce.gaps(output, ce.CLIFF, "GAIL").mean(0)
     assert bc_gap[-1] > 0.2, bc_gap  # the data really leave states unseen
     assert gail_gap[-1] < 0.5 * bc_gap[-1], (gail_gap, bc_gap)
 
@@ -195,23 +229,36 @@ def test_gail_with_a_traced_horizon_is_plain_gail_at_that_horizon(small):
         return tabular.evaluate(short, expert) - tabular.evaluate(short, policy), result.resources
 
     gaps, resources = jax.jit(jax.vmap(plain))(sweep.seed_keys(SMALL.seed, SMALL.n_seeds)[:8])
-    np.testing.assert_allclose(sweep.gaps_of(output.reset_cliff, "GAIL")[:8, 0], np.asarray(gaps), atol=1e-5)
+    np.testing.assert_allclose(ce.gaps(output, ce.CLIFF, "GAIL")[:8, 0], np.asarray(gaps), atol=1e-5)
     assert np.all(np.asarray(resources.env_steps) == sweep.gail_env_steps(gail_config))
     assert np.all(np.asarray(resources.expert_labels) == SMALL.n_demos * h)
 
 
-def test_resources_are_each_methods_own_counts(small):
+def test_resources_and_labels_are_each_methods_own_counts(small):
     output, _ = small
-    used = ce.resources(SMALL, output)
-    assert used["GAIL"] == "640 expert labels, 15360 env steps, no dynamics model"  # 20 x 16 x (32 + 16)
-    assert used["DAgger"] == "640 expert labels, 480 env steps, no dynamics model"  # rounds 1-3 of 5 episodes x 32
-    assert used["MaxEnt IRL"] == "640 expert labels, 0 env steps, known dynamics"
-    np.testing.assert_array_equal(output.reset_cliff.expert_labels, np.tile(20 * np.array(SMALL.horizons), (5, 1)))
+    used = ce.resources(SMALL, output)[ce.CLIFF]
+    gail_steps = sweep.gail_env_steps(SMALL.methods().gail_config())
+    assert used["GAIL"].startswith(f"640 expert labels (mean 0 on uninformative states), {gail_steps} env steps")
+    # DAgger: 20 demonstrations x 32 steps, then 4 rounds x 5 queried episodes x 32 steps (its own env steps).
+    assert used[sweep.DAGGER_AFTER_DEMOS].startswith("1280 expert labels")
+    assert used[sweep.DAGGER_AFTER_DEMOS].endswith("640 env steps, no dynamics model")
+    assert used[sweep.BC_MORE_EPISODES].startswith("1280 expert labels (mean 0 on")
+    assert used["MaxEnt IRL"] == "640 expert labels (mean 0 on uninformative states), 0 env steps, known dynamics"
+    labels = ce.dagger_labels(SMALL, output)
+    # Reset Cliff: a learner that falls spends its remaining queried steps in the fall state: labels there
+    # are counted apart; on Lane every state is informative.
+    assert labels[ce.CLIFF]["queried_on_uninformative_states"] > 0
+    assert labels[ce.LANE]["queried_on_uninformative_states"] == 0
+    for name in (ce.CLIFF, ce.LANE):
+        total = labels[name]["queried_on_informative_states"] + labels[name]["queried_on_uninformative_states"]
+        assert total == pytest.approx(labels[name]["queried"]) and labels[name]["queried"] == 640
+    lake_bc = output.lava_lake.labels.uninformative[:, ce.METHODS_OF[ce.LAKE].index("BC (time-indexed)"), -1]
+    assert lake_bc.sum() > 0  # the expert itself falls into the lava: those demonstrated labels are no information
 
 
 def test_checks_hold_on_the_small_sweep(small):
     output, _ = small
-    identities = {c.statement: c for c in ce.checks(SMALL, output)[1:]}
+    identities = {c.statement: c for c in ce.checks(SMALL, output)[2:]}
     assert all(c.verdict == SUPPORTED for c in identities.values()), [c.line() for c in identities.values()]
 
 
@@ -227,7 +274,8 @@ def test_figure_is_redrawn_from_the_saved_files(small, tmp_path):
     plt.close(figure)
     config, loaded, summary = common.load_result(ce, tmp_path)
     assert config == SMALL
-    np.testing.assert_array_equal(loaded.lava_lake.visits, output.lava_lake.visits)
+    np.testing.assert_array_equal(loaded.lava_lake.scores.visits, output.lava_lake.scores.visits)
+    np.testing.assert_array_equal(loaded.lane.labels.informative, output.lane.labels.informative)
     assert [c["verdict"] for c in summary["criteria"]] == [c.verdict for c in result.criteria]
     assert {p.suffix for p in common.replot(ce, tmp_path, tmp_path / "again")} == {".png", ".pdf"}
 
@@ -235,106 +283,194 @@ def test_figure_is_redrawn_from_the_saved_files(small, tmp_path):
 # -- criteria and checks on hand-built outputs (no training) ---------------------------------------
 
 QUICK = ce.Config.quick()
+N_SEEDS = 24
 
 
-def hand_output(config, cliff, standard=None, visits=None):
-    """An Output from gap arrays ``[n_seeds, M, P]`` (errors 0; the lake and Standard imitation as given)."""
-    standard = cliff if standard is None else standard
-
-    def scores(gap, errors=None):
-        n, M, P = gap.shape
-        errors = np.zeros_like(gap) if errors is None else errors
-        v = np.full((n, M, 2), max(config.horizons) / 2) if visits is None else visits
-        return SweepScores(gap, errors, errors, v, np.zeros((M, P), int), np.zeros((M, P), int))
-
-    h = np.asarray(config.horizons, dtype=float)
-    return ce.Output(scores(cliff), scores(cliff), scores(standard, standard / h), np.ones(2))
-
-
-def curves(config, growth, scale, n_seeds=24, noise=0.1, seed=0):
+def curves(config, growth, scale, n_seeds=N_SEEDS, noise=0.1, seed=0):
     """``[n_seeds, M, P]``: ``scale[m] * growth(H)`` times a lognormal noise per seed."""
     rng = np.random.default_rng(seed)
     h = np.asarray(config.horizons, dtype=float)
     base = np.asarray(scale, dtype=float)[None, :, None] * growth(h)[None, None, :]
-    return base * np.exp(noise * rng.standard_normal((n_seeds, len(METHODS), len(h))))
+    return base * np.exp(noise * rng.standard_normal((n_seeds, len(scale), len(h))))
+
+
+def hand_output(config, gaps):
+    """An Output from ``gaps[name] [n_seeds, M, P]`` (every sweep of :data:`ce.MDPS`; errors chosen so that
+    Standard imitation's identity holds; labels as the protocol counts them)."""
+    h = np.asarray(config.horizons, dtype=float)
+    queried = config.dagger_rounds * config.dagger_episodes
+
+    def mdp_scores(name):
+        gap = np.asarray(gaps[name], dtype=float)
+        n, M, P = gap.shape
+        errors = gap / h if name == ce.STANDARD else np.zeros_like(gap)
+        labels = np.tile(config.n_demos * h.astype(int), (M, 1))
+        for m in (sweep.DAGGER_AFTER_DEMOS, sweep.BC_MORE_EPISODES):
+            if m in ce.METHODS_OF[name]:
+                labels[ce.METHODS_OF[name].index(m)] = (config.n_demos + queried) * h.astype(int)
+        scores = SweepScores(gap, errors, errors, np.full((n, M, 2), max(config.horizons) / 2), labels,
+                             np.zeros((M, P), int))
+        return ce.MDPScores(scores, sweep.LabelScores(np.broadcast_to(labels, gap.shape), np.zeros(gap.shape)))
+
+    return ce.Output(*(mdp_scores(name) for name in ce.MDPS), np.ones(2))
+
+
+def scaled(config, name, growth, by_method, default, **kw):
+    methods = ce.METHODS_OF[name]
+    return curves(config, growth, [by_method.get(m, default) for m in methods], **kw)
 
 
 def verdicts(config, output):
     return [c.verdict for c in ce.criteria(config, output)]
 
 
-def good_output(config=QUICK):
-    # BC ~ H², IRL never falls, GAIL 1% of BC with one collapsed seed, DAgger 1.5 x BC; the control linear.
-    cliff = curves(config, lambda h: h**2, [1e-3, 1e-4, 1.5e-3, 0.0, 1e-5])
-    cliff[0, METHODS.index("GAIL")] = 0.9 * np.asarray(config.horizons)  # one collapsed GAIL run
-    return hand_output(config, cliff, curves(config, lambda h: h, [0.03] * 5, seed=1))
+ORDER = ["bc slope", "control slope", "irl contrast", "irl ratio", "irl slope", "gail", "dagger lane",
+         "dagger cliff", "dagger slope", "absorbing zero", "absorbing once"]
+
+
+def verdict_of(config, output, which):
+    return verdicts(config, output)[ORDER.index(which)]
+
+
+def good_gaps(config=QUICK, n_seeds=N_SEEDS):
+    """BC ~ H²; IRL never falls (0 on the two-action cliff, ~H on the safe one); GAIL 1% of BC with one
+    collapsed seed; DAgger as BC with as many episodes on the cliff, 10x better on Lane; absorbing: the
+    learned-every-step treatment worse on the few-demonstration lake; the control linear."""
+    kw = {"n_seeds": n_seeds}
+    quad, lin = (lambda h: h**2), (lambda h: h)
+    cliff = scaled(config, ce.CLIFF, quad, {"BC (stationary)": 1e-4, "MaxEnt IRL": 0.0,
+                                            sweep.IRL_TIME_INDEXED: 0.0, "GAIL": 1e-5}, 1e-3, **kw)
+    cliff[0, ce.METHODS_OF[ce.CLIFF].index("GAIL")] = 0.9 * np.asarray(config.horizons)  # a collapsed run
+    safe = scaled(config, ce.SAFE_CLIFF, quad, {"BC (stationary)": 0.0, "MaxEnt IRL": 0.0}, 1e-3, **kw)
+    safe[:, ce.METHODS_OF[ce.SAFE_CLIFF].index(sweep.IRL_TIME_INDEXED)] = curves(config, lin, [3e-3], **kw)[:, 0]
+    lane = scaled(config, ce.LANE, quad, {sweep.DAGGER_AFTER_DEMOS: 1e-4}, 1e-3, **kw)
+    lake_few = scaled(config, ce.LAKE_FEW, lin, {ce.IRL_EVERY: 0.2, ce.IRL_ONCE: 0.01, ce.IRL_ZERO: 0.01}, 0.1, **kw)
+    return {
+        ce.CLIFF: cliff, ce.SAFE_CLIFF: safe, ce.LANE: lane,
+        ce.LAKE: scaled(config, ce.LAKE, lin, {}, 0.01, **kw), ce.LAKE_FEW: lake_few,
+        ce.STANDARD: scaled(config, ce.STANDARD, lin, {}, 0.03, seed=1, **kw),
+    }
 
 
 def test_a_good_output_is_supported_on_every_criterion():
-    assert verdicts(QUICK, good_output()) == [SUPPORTED] * 5
+    assert verdicts(QUICK, hand_output(QUICK, good_gaps())) == [SUPPORTED] * len(ORDER)
 
 
 def test_flat_curves_identical_methods_are_not_supported():
-    flat = curves(QUICK, lambda h: np.ones_like(h), [1.0] * 5)  # no growth, every method the same
-    v = verdicts(QUICK, hand_output(QUICK, flat))
-    assert v[:4] == [NOT_SUPPORTED] * 4  # slope 0 on both MDPs; IRL/BC = GAIL/BC = 1
-    assert v[4] == SUPPORTED  # DAgger as bad as BC: what that criterion claims, not a null
+    flat = {n: scaled(QUICK, n, np.ones_like, {}, 1.0) for n in ce.MDPS}  # no growth, every method the same
+    v = dict(zip(ORDER, verdicts(QUICK, hand_output(QUICK, flat))))
+    for which in ("bc slope", "control slope", "irl contrast", "irl ratio", "irl slope", "gail", "dagger lane",
+                  "dagger slope"):
+        assert v[which] == NOT_SUPPORTED, which
+    assert v["absorbing zero"] != SUPPORTED and v["absorbing once"] != SUPPORTED  # a tie is not a success
+    # DAgger as good as BC with as many episodes on the cliff: what that two-sided criterion claims, not a null.
+    assert v["dagger cliff"] == SUPPORTED
 
 
 def test_compounding_in_the_control_is_not_supported():
-    quadratic = curves(QUICK, lambda h: h**2, [1e-3] * 5)
-    assert verdicts(QUICK, hand_output(QUICK, quadratic))[1] == NOT_SUPPORTED
+    gaps = good_gaps()
+    gaps[ce.STANDARD] = scaled(QUICK, ce.STANDARD, lambda h: h**2, {}, 1e-3)
+    assert verdict_of(QUICK, hand_output(QUICK, gaps), "control slope") == NOT_SUPPORTED
 
 
-def test_nothing_to_measure_is_undetermined():
-    """BC never errs: the slopes and every ratio to BC's gap are undefined, not successes."""
-    zeros = np.zeros((24, len(METHODS), len(QUICK.horizons)))
-    assert verdicts(QUICK, hand_output(QUICK, zeros)) == [UNDETERMINED] * 5
+def test_irl_that_compounds_or_copies_bc_is_not_supported():
+    gaps = good_gaps()
+    i = ce.METHODS_OF[ce.SAFE_CLIFF].index(sweep.IRL_TIME_INDEXED)
+    gaps[ce.SAFE_CLIFF][:, i] = gaps[ce.SAFE_CLIFF][:, 0]  # IRL falls exactly as BC does
+    out = hand_output(QUICK, gaps)
+    assert verdict_of(QUICK, out, "irl ratio") == NOT_SUPPORTED
+    assert verdict_of(QUICK, out, "irl slope") == NOT_SUPPORTED
+
+
+def test_nothing_to_measure_is_not_a_success():
+    """Nobody ever errs: the slopes and every ratio are undefined (UNDETERMINED); the absorbing-state
+    differences are exactly 0, which is no improvement (NOT SUPPORTED)."""
+    zeros = {n: np.zeros((N_SEEDS, len(ce.METHODS_OF[n]), len(QUICK.horizons))) for n in ce.MDPS}
+    v = dict(zip(ORDER, verdicts(QUICK, hand_output(QUICK, zeros))))
+    assert [v[k] for k in ORDER[:-2]] == [UNDETERMINED] * (len(ORDER) - 2)
+    assert v["absorbing zero"] == v["absorbing once"] == NOT_SUPPORTED
 
 
 def test_gail_with_a_typical_gap_like_bcs_is_not_supported_whatever_a_few_seeds_do():
-    cliff = curves(QUICK, lambda h: h**2, [1e-3, 1e-4, 1.5e-3, 0.0, 1e-3])
-    cliff[:3, METHODS.index("GAIL")] = 0.0  # three lucky seeds do not move an interquartile mean
-    assert verdicts(QUICK, hand_output(QUICK, cliff))[3] == NOT_SUPPORTED
+    gaps = good_gaps()
+    g, b = ce.METHODS_OF[ce.CLIFF].index("GAIL"), ce.METHODS_OF[ce.CLIFF].index("BC (time-indexed)")
+    gaps[ce.CLIFF][:, g] = gaps[ce.CLIFF][:, b]
+    gaps[ce.CLIFF][:3, g] = 0.0  # three lucky seeds do not move an interquartile mean
+    assert verdict_of(QUICK, hand_output(QUICK, gaps), "gail") == NOT_SUPPORTED
 
 
-def test_dagger_that_learns_is_not_supported():
-    cliff = curves(QUICK, lambda h: h**2, [1e-3, 1e-4, 1e-5, 0.0, 1e-5])
-    assert verdicts(QUICK, hand_output(QUICK, cliff))[4] == NOT_SUPPORTED
+def test_dagger_far_worse_or_far_better_than_bc_on_the_cliff_is_not_supported():
+    """Two-sided: the old one-sided 'at least 0.8 of BC's' passed a DAgger five times worse."""
+    for factor in (5.0, 0.05):
+        gaps = good_gaps()
+        d = ce.METHODS_OF[ce.CLIFF].index(sweep.DAGGER_AFTER_DEMOS)
+        gaps[ce.CLIFF][:, d] *= factor
+        assert verdict_of(QUICK, hand_output(QUICK, gaps), "dagger cliff") == NOT_SUPPORTED, factor
+
+
+def test_dagger_no_better_than_bc_on_lane_is_not_supported():
+    gaps = good_gaps()
+    d, b = (ce.METHODS_OF[ce.LANE].index(m) for m in (sweep.DAGGER_AFTER_DEMOS, sweep.BC_MORE_EPISODES))
+    gaps[ce.LANE][:, d] = gaps[ce.LANE][:, b] * 0.9
+    assert verdict_of(QUICK, hand_output(QUICK, gaps), "dagger lane") == NOT_SUPPORTED
+
+
+def test_absorbing_treatments_that_tie_or_lose_are_not_supported():
+    gaps = good_gaps()
+    few = gaps[ce.LAKE_FEW]
+    every, zero, once = (ce.METHODS_OF[ce.LAKE_FEW].index(m) for m in (ce.IRL_EVERY, ce.IRL_ZERO, ce.IRL_ONCE))
+    few[:, zero] = few[:, every]  # identical
+    few[:, once] = few[:, every] * 2.0  # worse
+    out = hand_output(QUICK, gaps)
+    assert verdict_of(QUICK, out, "absorbing zero") != SUPPORTED
+    assert verdict_of(QUICK, out, "absorbing once") == NOT_SUPPORTED
+    rng = np.random.default_rng(5)  # pure noise: the two differ by chance only
+    few[:, zero] = few[:, every] * np.exp(0.5 * rng.standard_normal(few[:, every].shape))
+    assert verdict_of(QUICK, hand_output(QUICK, gaps), "absorbing zero") != SUPPORTED
 
 
 def test_too_few_seeds_for_a_bootstrap_is_undetermined():
-    few = good_output(dataclasses.replace(QUICK, n_seeds=5))
-    few = few._replace(reset_cliff=few.reset_cliff._replace(gap=few.reset_cliff.gap[:5]),
-                       standard_imitation=few.standard_imitation._replace(gap=few.standard_imitation.gap[:5]))
-    assert verdicts(QUICK, few) == [UNDETERMINED] * 5
+    few = hand_output(QUICK, good_gaps(n_seeds=5))
+    assert verdicts(QUICK, few) == [UNDETERMINED] * len(ORDER)
 
 
-def test_closed_form_check_needs_agreement_and_precision():
-    expected, _ = ce.expected_bc_gap(QUICK)
+def test_closed_form_checks_need_agreement_and_precision():
     rng = np.random.default_rng(3)
-    i = METHODS.index("BC (time-indexed)")
+    for k, (mdp, method, expected) in enumerate([
+        (ce.CLIFF, "BC (time-indexed)", ce.expected_bc_gap(QUICK)[0]),
+        (ce.SAFE_CLIFF, sweep.IRL_TIME_INDEXED, ce.expected_irl_gap(QUICK)[0]),
+    ]):
+        def verdict(last_gaps, k=k, mdp=mdp, method=method):
+            gaps = {n: np.zeros((len(last_gaps), len(ce.METHODS_OF[n]), len(QUICK.horizons))) for n in ce.MDPS}
+            gaps[mdp][:, ce.METHODS_OF[mdp].index(method), -1] = last_gaps
+            return ce.checks(QUICK, hand_output(QUICK, gaps))[k].verdict
 
-    def verdict(last_gaps):
-        cliff = np.zeros((len(last_gaps), len(METHODS), len(QUICK.horizons)))
-        cliff[:, i, -1] = last_gaps
-        return ce.checks(QUICK, hand_output(QUICK, cliff))[0].verdict
-
-    assert verdict(expected[-1] + 0.05 * expected[-1] * rng.standard_normal(100)) == SUPPORTED
-    assert verdict(np.zeros(100)) == NOT_SUPPORTED  # a learner that never falls
-    assert verdict(2 * expected[-1] + 0.05 * rng.standard_normal(100)) == NOT_SUPPORTED
-    assert verdict(expected[-1] + 3 * expected[-1] * rng.standard_normal(10)) == UNDETERMINED  # too noisy
+        assert verdict(expected[-1] + 0.05 * expected[-1] * rng.standard_normal(100)) == SUPPORTED
+        assert verdict(np.zeros(100)) == NOT_SUPPORTED  # a learner that never errs
+        assert verdict(2 * expected[-1] + 0.05 * rng.standard_normal(100)) == NOT_SUPPORTED
+        assert verdict(expected[-1] + 3 * expected[-1] * rng.standard_normal(10)) == UNDETERMINED  # too noisy
 
 
 def test_identity_checks_fail_on_inconsistent_arrays():
-    output = good_output()
-    assert [c.verdict for c in ce.checks(QUICK, output)[1:]] == [SUPPORTED, SUPPORTED]
-    wrong_visits = output._replace(lava_lake=output.lava_lake._replace(visits=output.lava_lake.visits * 1.01))
-    assert ce.checks(QUICK, wrong_visits)[1].verdict == NOT_SUPPORTED
-    std = output.standard_imitation
+    output = hand_output(QUICK, good_gaps())
+    assert [c.verdict for c in ce.checks(QUICK, output)[2:]] == [SUPPORTED] * 3
+    lake = output.lava_lake
+    more_visits = lake.scores._replace(visits=lake.scores.visits * 1.01)
+    wrong_visits = output._replace(lava_lake=lake._replace(scores=more_visits))
+    assert ce.checks(QUICK, wrong_visits)[2].verdict == NOT_SUPPORTED
+    std = output.standard_imitation.scores
     shifted = std._replace(error_on_own_states=std.error_on_expert_states + 1e-3)
-    wrong_errors = output._replace(standard_imitation=shifted)
-    assert ce.checks(QUICK, wrong_errors)[2].verdict == NOT_SUPPORTED
+    wrong_errors = output._replace(standard_imitation=output.standard_imitation._replace(scores=shifted))
+    assert ce.checks(QUICK, wrong_errors)[3].verdict == NOT_SUPPORTED
+    lane = output.lane
+    d = ce.METHODS_OF[ce.LANE].index(sweep.DAGGER_AFTER_DEMOS)
+    fewer = lane.scores.expert_labels.copy()
+    fewer[d] -= 1  # one label short of the protocol's count
+    wrong_labels = output._replace(lane=lane._replace(scores=lane.scores._replace(expert_labels=fewer)))
+    assert ce.checks(QUICK, wrong_labels)[4].verdict == NOT_SUPPORTED
+    absorbed = output._replace(lane=lane._replace(labels=lane.labels._replace(
+        uninformative=lane.labels.uninformative + 1)))
+    assert ce.checks(QUICK, absorbed)[4].verdict == NOT_SUPPORTED  # Lane has no uninformative state
 
 
 @pytest.mark.parametrize("n", [5, 8, 24, 100])

@@ -106,6 +106,44 @@ def test_dagger_aggregates_learner_visited_states(tiny_cliff):
     assert not bool(out.resources.known_dynamics[0])
 
 
+def test_dagger_after_given_demonstrations_counts_its_labels_as_it_says(tiny_cliff):
+    """Round 0 = the given demonstrations (BC's data); rounds 1.. query the expert on the learner's states.
+
+    The label count is checked against an independent count of the recorded data: every
+    demonstrated valid step is one label, every queried step one more, and a queried step is
+    uninformative exactly when its state is the absorbing bad state (every action the same there).
+    """
+    mdp = tiny_cliff
+    expert = demo_lib.tabular_expert(mdp)
+    config = dagger.DAggerConfig(n_rounds=3, episodes_per_round=2, default_action=0)
+    bad, T = 2, 3
+
+    def run(key):
+        demos = demo_lib.sample_demonstrations(jax.random.fold_in(key, 1), mdp, expert, 4)
+        demos = demos._replace(valid=demos.valid.at[0, 2].set(False))  # one step missing: 11 labels
+        return demos, dagger.make_train(config, mdp, expert)(key, demos)
+
+    demos, out = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(4), 200))
+    states = np.asarray(out.data.states)  # [seeds, rounds - 1, episodes, T]: only the queried rounds
+    assert states.shape == (200, 2, 2, T)
+    queried_bad = (states == bad).sum(axis=(1, 2))  # [seeds, T]
+    per_step = out.labels_per_step
+    np.testing.assert_array_equal(per_step.demonstrated, np.asarray(demos.valid).sum(1))
+    np.testing.assert_array_equal(per_step.queried_uninformative, queried_bad)
+    np.testing.assert_array_equal(per_step.queried_informative, 2 * 2 - queried_bad)
+    assert np.all(np.asarray(out.resources.expert_labels) == 11 + 2 * 2 * T)
+    assert np.all(np.asarray(out.resources.env_steps) == 2 * 2 * T)
+    total = per_step.demonstrated + per_step.queried_informative + per_step.queried_uninformative
+    np.testing.assert_array_equal(np.asarray(total).sum(-1), np.asarray(out.resources.expert_labels))
+    assert queried_bad.sum() > 0  # some learners fell, and those labels are counted apart
+    np.testing.assert_array_equal(np.asarray(dagger.informative_states(mdp)), [True, True, False])
+    # DAgger knows everything BC knows: on every (t, s) of the demonstrations it plays the expert's action.
+    obs, valid, policy = np.asarray(demos.observations), np.asarray(demos.valid), np.asarray(out.policy)
+    for i in range(20):
+        for n, t in zip(*np.nonzero(valid[i])):
+            np.testing.assert_array_equal(policy[i, t, obs[i, n, t]], np.asarray(expert)[t, obs[i, n, t]])
+
+
 def test_dagger_config_is_checked():
     with pytest.raises(ValueError, match="beta_decay"):
         dagger.DAggerConfig(beta_decay=1.5)
@@ -141,6 +179,49 @@ def test_occupancy_gradient_is_the_dual_gradient_and_the_dual_is_the_likelihood(
         nll = nll_fn(theta, det, det_features, det_demos, 0.7)
         dual = dual_fn(theta, det, det_features, det_mu, 0.7)
         assert float(dual) == pytest.approx(float(nll), abs=1e-10)
+
+
+def test_time_indexed_gradient_is_the_dual_gradient_and_one_step_equals_the_stationary_reward():
+    rng = np.random.default_rng(1)
+    S, A, T = 4, 3, 5
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mdp = tabular.TabularMDP(P, rng.normal(size=(S, A)), rng.dirichlet(np.ones(S)), T)
+    demos = demo_lib.sample_demonstrations(jax.random.key(0), mdp, demo_lib.tabular_expert(mdp, 1.0), 7)
+    features = jnp.asarray(rng.normal(size=(S, A, 5)))
+    theta = jnp.asarray(rng.normal(size=(T, 5)))
+    mu = maxent_irl.empirical_occupancy(demos, S, A, time_indexed=True)
+    assert mu.shape == (T, S, A)
+    for horizon in (T, 3):
+        auto = jax.grad(maxent_irl.dual_loss)(theta, mdp, features, mu * (jnp.arange(T) < horizon)[:, None, None],
+                                              0.7, horizon)
+        exact = maxent_irl.loss_and_gradient(theta, mdp, features, mu * (jnp.arange(T) < horizon)[:, None, None],
+                                             0.7, horizon)[1]
+        np.testing.assert_allclose(exact, auto, atol=1e-10)
+    # A time-indexed θ equal at every step is the stationary θ: same loss.
+    same = jnp.broadcast_to(theta[0], (T, 5))
+    stationary = maxent_irl.dual_loss(theta[0], mdp, features, mu.sum(0), 0.7)
+    assert float(maxent_irl.dual_loss(same, mdp, features, mu, 0.7)) == pytest.approx(float(stationary), abs=1e-10)
+
+
+def test_absorbing_state_treatments_change_only_the_terminal_features():
+    mdp = toy_mdps.reset_cliff(horizon=4, n_good=2, rho=np.array([0.5, 0.5]))  # state 2 falls for good
+    one_hot = jnp.eye(3 * 2).reshape(3, 2, 6)
+    same = maxent_irl.absorbing_features(mdp, one_hot, "learned", "horizon")
+    np.testing.assert_array_equal(same, one_hot)
+    zero = np.asarray(maxent_irl.absorbing_features(mdp, one_hot, "zero"))
+    np.testing.assert_array_equal(zero[2], 0.0)
+    np.testing.assert_array_equal(zero[:2], np.asarray(one_hot)[:2])
+    once = np.asarray(maxent_irl.absorbing_features(mdp, one_hot, "learned", "once"))
+    np.testing.assert_array_equal(once[2], 0.0)
+    # Action 0 falls (P = 1) and is credited the fall state's mean feature once; the expert's action 1 is not.
+    np.testing.assert_allclose(once[0, 0], np.asarray(one_hot)[0, 0] + np.asarray(one_hot)[2].mean(0))
+    np.testing.assert_allclose(once[0, 1], np.asarray(one_hot)[0, 1])
+    with pytest.raises(ValueError, match="absorbing_reward"):
+        maxent_irl.MaxEntIRLConfig(absorbing_reward="free")
+    with pytest.raises(ValueError, match="absorbing_steps"):
+        maxent_irl.MaxEntIRLConfig(absorbing_steps="twice")
+    with pytest.raises(TypeError, match="time_indexed"):
+        maxent_irl.MaxEntIRLConfig(time_indexed=1)
 
 
 def test_maxent_irl_recovers_a_reward_whose_optimal_policy_is_the_experts():

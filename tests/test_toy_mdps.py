@@ -51,6 +51,21 @@ def test_reset_cliff_draws_states_from_rho_and_falls_otherwise():
     assert float(tabular.evaluate(mdp, learner)) == pytest.approx(expected, rel=1e-12)
 
 
+def test_reset_cliff_with_safe_actions_gives_them_the_experts_next_states_and_no_reward():
+    rho = np.array([0.5, 0.3, 0.2])
+    mdp = toy_mdps.reset_cliff(horizon=4, n_good=3, n_actions=4, rho=rho, expert_actions=[3, 3, 3], n_safe=2)
+    P, R = np.asarray(mdp.P), np.asarray(mdp.R)
+    for a in (1, 2, 3):
+        np.testing.assert_allclose(P[:3, a, :3], np.tile(rho, (3, 1)))
+    assert np.all(P[:3, 0, 3] == 1.0) and np.all(P[3, :, 3] == 1.0)
+    np.testing.assert_array_equal(R[:3], np.tile([0.0, 0.0, 0.0, 1.0], (3, 1)))
+    assert float(mdp.init @ tabular.solve(mdp).V[0]) == 4.0
+    # A learner always playing the safe action 1 never falls and earns nothing.
+    assert float(tabular.evaluate(mdp, np.tile([0.0, 1.0, 0.0, 0.0], (4, 1)))) == 0.0
+    with pytest.raises(ValueError, match="n_safe"):
+        toy_mdps.reset_cliff(4, n_good=3, n_actions=4, expert_actions=[3, 2, 3], n_safe=2)  # would make 0 safe
+
+
 def test_standard_imitation_gap_is_exactly_linear():
     mdp = toy_mdps.standard_imitation(horizon=30, n_states=6, n_actions=3)
     P = np.asarray(mdp.P)

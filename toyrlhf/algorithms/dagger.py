@@ -25,11 +25,22 @@ action can be undone, ``u = O(1)`` and the gap is linear in T. When it cannot
 better than BC; with the same label budget it is usually worse, because the
 states it queries after falling off the cliff teach it nothing useful.
 
-Resources. Labels: one per visited step, ``n_rounds x episodes_per_round x T``
-(with ``episodes_per_round x n_rounds = N`` this is BC's budget from ``N``
-demonstrations). Environment steps: the learner's rollouts in rounds ``i >= 1``
-(round 0 is the expert's). No dynamics model. The learner must be able to query
-the expert interactively: that is the resource BC does not need.
+Starting from BC's data. ``train(key, demos)`` makes round 0 the given
+demonstrations (the very episodes BC learns from, any number of them) instead of
+``episodes_per_round`` fresh expert roll-outs; rounds ``1 .. n_rounds - 1`` then
+query the expert on the learner's own states. DAgger then knows everything BC
+knows, and what it adds is exactly its queried labels: the comparison on an equal
+footing.
+
+Resources. Labels: one per visited step, the demonstrations' valid steps plus
+``(n_rounds - 1) x episodes_per_round x T`` queried ones. Not every label is
+information: a label on a state where every action has the same reward and the
+same next-state distribution (an absorbing fall state, lava) cannot change
+anything. :func:`informative_states` marks the states where it can, and
+:class:`LabelCounts` counts the queried labels on each kind, per step.
+Environment steps: the learner's rollouts in rounds ``i >= 1`` (round 0 is the
+expert's). No dynamics model. The learner must be able to query the expert
+interactively: that is the resource BC does not need.
 """
 
 from __future__ import annotations
@@ -78,9 +89,35 @@ class DAggerData(NamedTuple):
     """The aggregated data set, kept by round."""
 
     states: jax.Array
-    """``[n_rounds, episodes_per_round, T]`` int: the states visited in each round."""
+    """``[n_rounds, episodes_per_round, T]`` int: the states visited in each round (rounds ``1 ..`` only
+    when round 0 was given as demonstrations)."""
     labels: jax.Array
-    """``[n_rounds, episodes_per_round, T]`` int: the expert's action in each of those states."""
+    """The expert's action in each of those states (same shape)."""
+
+
+class LabelCounts(NamedTuple):
+    """Labels of one run, per step ``t`` (sum over ``t < h`` for the first ``h`` steps)."""
+
+    demonstrated: jax.Array
+    """``[T]``: labels in round 0 (the demonstrations, or the expert's own roll-outs)."""
+    queried_informative: jax.Array
+    """``[T]``: queried labels (rounds ``>= 1``) on states where a label can change something."""
+    queried_uninformative: jax.Array
+    """``[T]``: queried labels on states where every action is equivalent (absorbing states)."""
+
+
+def informative_states(mdp: tabular.TabularMDP) -> jax.Array:
+    """``[S]`` bool: states where some two actions differ in reward or next-state distribution.
+
+    On the others (an absorbing fall state, lava, an exit) the expert's label is
+    information about nothing: every action does the same.
+    """
+    S, A = mdp.n_states, mdp.n_actions
+    rows = jnp.broadcast_to(jnp.arange(S)[:, None, None], mdp.next_states.shape)
+    cols = jnp.broadcast_to(jnp.arange(A)[None, :, None], mdp.next_states.shape)
+    P = jnp.zeros((S, A, S)).at[rows, cols, mdp.next_states].add(mdp.next_probs)
+    differs = jnp.any(jnp.abs(P - P[:, :1]) > 1e-12, axis=(1, 2)) | jnp.any(mdp.R != mdp.R[:, :1], axis=1)
+    return differs
 
 
 class DAggerResult(NamedTuple):
@@ -91,9 +128,11 @@ class DAggerResult(NamedTuple):
     data: DAggerData
     """The aggregated (state, expert label) pairs."""
     returns: jax.Array
-    """``[n_rounds]``: exact return of the policy that was rolled out in each round."""
+    """``[n_rounds]`` (``[n_rounds - 1]`` after given demonstrations): exact return of each rolled-out policy."""
     resources: Resources
     """Expert labels, learner env steps, no dynamics model."""
+    labels_per_step: LabelCounts
+    """Labels by step and kind (demonstrated, queried on informative states, queried on the others)."""
 
 
 def make_train(config: DAggerConfig, mdp: tabular.TabularMDP, expert):
@@ -122,17 +161,39 @@ def make_train(config: DAggerConfig, mdp: tabular.TabularMDP, expert):
         counts = counts + bc.action_counts(episodes.states, labels, S, A, config.time_indexed)
         return counts, (episodes.states, labels, tabular.evaluate(mdp, executed))
 
-    def train(key: jax.Array) -> DAggerResult:
+    def train(key: jax.Array, demos=None) -> DAggerResult:
+        """DAgger from fresh expert roll-outs (``demos=None``) or with round 0 = ``demos`` (a
+        ``Demonstrations`` of ``T`` steps; its valid steps are the labels, states in its observations)."""
         keys = jax.random.split(key, config.n_rounds)
-        counts, (states, labels, returns) = jax.lax.scan(
-            one_round, jnp.zeros(count_shape), (keys, config.betas())
-        )
+        if demos is None:
+            counts, (states, labels, returns) = jax.lax.scan(
+                one_round, jnp.zeros(count_shape), (keys, config.betas())
+            )
+            first = jnp.full(T, n, dtype=jnp.int32)
+            queried_states = states[1:]
+            n_demonstrated = n * T
+        else:
+            if demos.horizon != T:
+                raise ValueError(f"demos have {demos.horizon} steps, the MDP's horizon is {T}")
+            counts0 = bc.action_counts(demos.observations, demos.actions, S, A, config.time_indexed, demos.valid)
+            counts, (queried_states, labels, returns) = jax.lax.scan(
+                one_round, counts0, (keys[1:], config.betas()[1:])
+            )
+            states = queried_states
+            first = jnp.sum(demos.valid, axis=0).astype(jnp.int32)
+            n_demonstrated = jnp.sum(demos.valid)
         policy = bc.policy_from_counts(counts, config.default_action)
+        on_informative = informative_states(mdp)[queried_states]  # [n_rounds - 1, n, T]
+        per_step = LabelCounts(
+            demonstrated=first,
+            queried_informative=jnp.sum(on_informative, axis=(0, 1)).astype(jnp.int32),
+            queried_uninformative=jnp.sum(~on_informative, axis=(0, 1)).astype(jnp.int32),
+        )
         resources = Resources(
-            expert_labels=config.n_rounds * n * T,
+            expert_labels=n_demonstrated + (config.n_rounds - 1) * n * T,
             env_steps=(config.n_rounds - 1) * n * T,
             known_dynamics=False,
         )
-        return DAggerResult(policy, DAggerData(states, labels), returns, resources)
+        return DAggerResult(policy, DAggerData(states, labels), returns, resources, per_step)
 
     return train

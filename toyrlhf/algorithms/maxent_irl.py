@@ -39,6 +39,28 @@ Resources: the expert labels in the demonstrations, no environment steps (all
 expectations are exact), and the known dynamics.
 
 Default features: one-hot ``(s, a)`` (``φ = I``), so ``r_θ`` is a free table.
+
+Policy class (``MaxEntIRLConfig.time_indexed``). A stationary reward ``r_θ(s, a)``
+pools the demonstrations of every step, as stationary BC does; a time-indexed
+reward ``r_θ,t(s, a) = φ(s, a) · θ_t`` matches the occupancy of each step
+separately and sees ``N`` samples per step, as time-indexed BC does. Compare a
+learner with BC of its own class (Foster et al. 2024).
+
+Absorbing states (terminal states of ``mdp``: lava, a fallen state). What the
+learner may believe about them is a stated setting:
+
+- ``absorbing_reward="learned"``, ``absorbing_steps="horizon"``: the reward there
+  is a free parameter and every step spent there counts, in the demonstrations'
+  occupancy and the model's alike. A demonstration that slips into lava and sits
+  there for the rest of the horizon then counts as many lava steps, and IRL can
+  conclude that lava pays;
+- ``absorbing_reward="learned"``, ``absorbing_steps="once"``: a terminal state's
+  reward (``φ_abs(s') = mean_a φ(s', a)``) is paid once, on the step that enters
+  it: the features of a non-terminal ``(s, a)`` become
+  ``φ(s, a) + Σ_{s' terminal} P(s'|s, a) φ_abs(s')`` and a terminal state's are 0,
+  so each fall counts one absorbing step, in both occupancies;
+- ``absorbing_reward="zero"``: the known zero reward of a terminal state: its
+  features are 0 (nothing is learned there, ``absorbing_steps`` is moot).
 """
 
 from __future__ import annotations
@@ -55,7 +77,12 @@ from toyrlhf.algorithms import bc
 from toyrlhf.algorithms.resources import Resources
 from toyrlhf.demonstrations import Demonstrations
 from toyrlhf.diagnostics import all_finite
-from toyrlhf.validation import instance, non_negative_float, positive_float, positive_int
+from toyrlhf.validation import boolean, instance, non_negative_float, positive_float, positive_int
+
+ABSORBING_REWARDS = ("learned", "zero")
+"""Values of ``MaxEntIRLConfig.absorbing_reward``."""
+ABSORBING_STEPS = ("horizon", "once")
+"""Values of ``MaxEntIRLConfig.absorbing_steps``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,21 +97,33 @@ class MaxEntIRLConfig:
     """τ of the assumed soft-optimal demonstrator."""
     l2: float = 0.0
     """Weight of ``(l2 / 2) |θ|²`` added to the loss (0: pure maximum likelihood)."""
+    time_indexed: bool = False
+    """Reward class: one reward per step ``r_θ,t`` (True, ``θ`` is ``[T, F]``) or one for all steps (False)."""
+    absorbing_reward: str = "learned"
+    """Terminal states' reward: ``"learned"`` (a free parameter) or ``"zero"`` (known: terminal states pay 0)."""
+    absorbing_steps: str = "horizon"
+    """With a learned absorbing reward: ``"horizon"`` (every step spent in a terminal state counts) or
+    ``"once"`` (its reward is paid once, on the step that enters it). See the module docstring."""
 
     def __post_init__(self):
         positive_int("n_steps", self.n_steps)
         positive_float("learning_rate", self.learning_rate)
         positive_float("temperature", self.temperature)
         non_negative_float("l2", self.l2)
+        boolean("time_indexed", self.time_indexed)
+        if self.absorbing_reward not in ABSORBING_REWARDS:
+            raise ValueError(f"absorbing_reward must be one of {ABSORBING_REWARDS}, got {self.absorbing_reward!r}")
+        if self.absorbing_steps not in ABSORBING_STEPS:
+            raise ValueError(f"absorbing_steps must be one of {ABSORBING_STEPS}, got {self.absorbing_steps!r}")
 
 
 class MaxEntIRLResult(NamedTuple):
     """Output of one MaxEnt IRL run."""
 
     theta: jax.Array
-    """``[F]``: reward weights."""
+    """``[F]`` (stationary) or ``[T, F]`` (time-indexed): reward weights."""
     reward: jax.Array
-    """``[S, A]``: the recovered reward ``φ · θ``."""
+    """``[S, A]`` or ``[T, S, A]``: the recovered reward ``φ · θ`` (per step of the problem)."""
     policy: jax.Array
     """``[T, S, A]``: hard optimal policy of the recovered reward (what is evaluated); first ``horizon`` steps."""
     soft_policy: jax.Array
@@ -109,20 +148,75 @@ def with_reward(mdp: tabular.TabularMDP, reward: jax.Array) -> tabular.TabularMD
     )
 
 
-def empirical_occupancy(demos: Demonstrations, n_states: int, n_actions: int) -> jax.Array:
-    """``[S, A]``: ``(1/N) Σ_n Σ_t 1[s^n_t = s, a^n_t = a]``, the demonstrations' occupancy."""
-    counts = bc.action_counts(demos.observations, demos.actions, n_states, n_actions, False, demos.valid)
+def empirical_occupancy(demos: Demonstrations, n_states: int, n_actions: int, time_indexed: bool = False) -> jax.Array:
+    """``[S, A]``: ``(1/N) Σ_n Σ_t 1[s^n_t = s, a^n_t = a]``, the demonstrations' occupancy (``[T, S, A]`` per step
+    with ``time_indexed``)."""
+    counts = bc.action_counts(demos.observations, demos.actions, n_states, n_actions, time_indexed, demos.valid)
     return counts / demos.n_episodes
+
+
+def absorbing_features(mdp: tabular.TabularMDP, features, absorbing_reward: str = "learned",
+                       absorbing_steps: str = "horizon") -> jax.Array:
+    """``[S, A, F]``: ``features`` with the stated treatment of ``mdp``'s terminal states (module docstring).
+
+    ``"learned"``/``"horizon"`` returns ``features`` unchanged; ``"zero"`` zeroes the
+    terminal states' rows; ``"learned"``/``"once"`` moves a terminal state's feature
+    ``mean_a φ(s', a)`` onto the transitions that enter it, weighted by ``P(s'|s, a)``.
+    """
+    if absorbing_reward not in ABSORBING_REWARDS or absorbing_steps not in ABSORBING_STEPS:
+        raise ValueError(f"absorbing_reward must be in {ABSORBING_REWARDS} and absorbing_steps in {ABSORBING_STEPS}, "
+                         f"got {absorbing_reward!r}, {absorbing_steps!r}")
+    features = jnp.asarray(features, dtype=jnp.float64)
+    if absorbing_reward == "learned" and absorbing_steps == "horizon":
+        return features
+    terminal = jnp.asarray(mdp.terminal)
+    kept = jnp.where(terminal[:, None, None], 0.0, features)
+    if absorbing_reward == "zero":
+        return kept
+    S, A = mdp.n_states, mdp.n_actions
+    rows = jnp.broadcast_to(jnp.arange(S)[:, None, None], mdp.next_states.shape)
+    cols = jnp.broadcast_to(jnp.arange(A)[None, :, None], mdp.next_states.shape)
+    P = jnp.zeros((S, A, S)).at[rows, cols, mdp.next_states].add(mdp.next_probs)
+    into_terminal = jnp.where(terminal[None, None, :] & ~terminal[:, None, None], P, 0.0)  # [S, A, S']
+    return kept + jnp.einsum("sat,tf->saf", into_terminal, features.mean(axis=1))
+
+
+def _rewards(features, theta, horizon_steps: int) -> jax.Array:
+    """``[T, S, A]``: the reward of each step of the problem (a stationary θ ``[F]`` is repeated)."""
+    if theta.ndim == 1:
+        return jnp.broadcast_to(features @ theta, (horizon_steps, *features.shape[:2]))
+    return jnp.einsum("saf,tf->tsa", features, theta)
+
+
+def _backward(mdp: tabular.TabularMDP, rewards, horizon, temperature=None) -> tabular.Solution:
+    """Backward induction with the per-step ``rewards [T, S, A]`` of the horizon-``horizon`` problem.
+
+    Index ``i`` of the output is ``T - i`` steps to go, so the problem's step ``t`` is
+    index ``t + T - horizon`` (:func:`shorter_horizon` re-indexes); ``temperature=None``: hard.
+    """
+    T = mdp.horizon
+    per_index = rewards[jnp.clip(jnp.arange(T) - (T - horizon), 0, T - 1)]
+
+    def backup(v_next, r):
+        q = r + mdp.discount * mdp.expected_next(v_next)
+        if temperature is None:
+            return jnp.max(q, axis=-1), (q, jnp.max(q, axis=-1), tabular.greedy(q))
+        v = temperature * jax.nn.logsumexp(q / temperature, axis=-1)
+        return v, (q, v, jax.nn.softmax(q / temperature, axis=-1))
+
+    _, (Q, V, policy) = jax.lax.scan(backup, jnp.zeros(mdp.n_states), per_index, reverse=True)
+    return tabular.Solution(Q, V, policy)
 
 
 def negative_log_likelihood(
     theta: jax.Array, mdp: tabular.TabularMDP, features: jax.Array, demos: Demonstrations, temperature
 ) -> jax.Array:
-    """``L(θ) = -(1/N) Σ_n Σ_t log π_θ,t(a^n_t | s^n_t)`` under the soft-optimal policy of ``φ · θ``."""
-    soft = tabular.solve(with_reward(mdp, features @ theta), temperature)
+    """``L(θ) = -(1/N) Σ_n Σ_t log π_θ,t(a^n_t | s^n_t)`` under the soft-optimal policy of ``φ · θ``
+    (``θ`` ``[F]`` stationary or ``[T, F]`` time-indexed)."""
+    T = mdp.horizon
+    soft = _backward(mdp, _rewards(features, theta, T), T, temperature)
     log_pi = (soft.Q - soft.V[..., None]) / temperature  # [T, S, A]
-    T = demos.horizon
-    steps = jnp.broadcast_to(jnp.arange(T), demos.actions.shape)
+    steps = jnp.broadcast_to(jnp.arange(demos.horizon), demos.actions.shape)
     picked = log_pi[steps, demos.observations, demos.actions]
     return -jnp.sum(jnp.where(demos.valid, picked, 0.0)) / demos.n_episodes
 
@@ -143,17 +237,21 @@ def shorter_horizon(x: jax.Array, horizon) -> jax.Array:
 def loss_and_gradient(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None):
     """``(L(θ), ∇_θ L)`` from one soft value iteration and one forward pass (module docstring).
 
-    ``L(θ) = (1/τ)(init · V_θ,0 - μ_D · r_θ)`` and ``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with
-    ``μ_θ = Σ_{t < horizon} ρ^θ_t`` exact. ``horizon`` (default ``mdp.horizon``) may be
-    shorter than the MDP's and traced.
+    ``L(θ) = (1/τ)(init · V_θ,0 - Σ_t μ_D,t · r_θ,t)`` and ``∇_θ L = (1/τ) φᵀ(μ_θ - μ_D)`` with
+    ``μ_θ = Σ_{t < horizon} ρ^θ_t`` exact (per step when ``θ`` is ``[T, F]``; ``mu_demo`` is then
+    ``[T, S, A]``). ``horizon`` (default ``mdp.horizon``) may be shorter than the MDP's and traced.
     """
-    horizon = mdp.horizon if horizon is None else horizon
-    reward = features @ theta
-    soft = tabular.solve(with_reward(mdp, reward), temperature)
-    loss = (mdp.init @ soft.V[mdp.horizon - horizon] - jnp.sum(mu_demo * reward)) / temperature
-    rho = tabular.occupancy(mdp, shorter_horizon(soft.policy, horizon))  # [T, S, A]
-    mu_model = jnp.sum(jnp.where((jnp.arange(mdp.horizon) < horizon)[:, None, None], rho, 0.0), axis=0)
-    return loss, jnp.einsum("saf,sa->f", features, mu_model - mu_demo) / temperature
+    T = mdp.horizon
+    horizon = T if horizon is None else horizon
+    rewards = _rewards(features, theta, T)  # [T, S, A], by step of the problem
+    soft = _backward(mdp, rewards, horizon, temperature)
+    first_h = (jnp.arange(T) < horizon)[:, None, None]
+    demo_reward = jnp.sum(mu_demo * (rewards if theta.ndim == 2 else rewards[0]))
+    loss = (mdp.init @ soft.V[T - horizon] - demo_reward) / temperature
+    rho = jnp.where(first_h, tabular.occupancy(mdp, shorter_horizon(soft.policy, horizon)), 0.0)  # [T, S, A]
+    if theta.ndim == 1:
+        return loss, jnp.einsum("saf,sa->f", features, rho.sum(0) - mu_demo) / temperature
+    return loss, jnp.einsum("saf,tsa->tf", features, rho - mu_demo) / temperature
 
 
 def dual_loss(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, horizon=None) -> jax.Array:
@@ -164,18 +262,21 @@ def dual_loss(theta, mdp: tabular.TabularMDP, features, mu_demo, temperature, ho
 def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.Array | None = None):
     """``train(demos) -> MaxEntIRLResult``: fit θ on ``demos`` with ``mdp``'s dynamics (not its reward).
 
-    ``features`` is ``[S, A, F]`` (default: one-hot (s, a), ``F = S A``). ``demos``
+    ``features`` is ``[S, A, F]`` (default: one-hot (s, a), ``F = S A``), before the
+    config's treatment of absorbing states (:func:`absorbing_features`). ``demos``
     must have ``mdp.horizon`` steps. Deterministic: vmap over data sets for seeds.
     """
     instance("config", config, MaxEntIRLConfig)
-    S, A = mdp.n_states, mdp.n_actions
+    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
     if features is None:
         features = jnp.eye(S * A).reshape(S, A, S * A)
     features = jnp.asarray(features, dtype=jnp.float64)
     if features.ndim != 3 or features.shape[:2] != (S, A):
         raise ValueError(f"features must have shape [S, A, F] with S, A = {S, A}, got {features.shape}")
+    raw_features = features
     optimizer = optax.adam(config.learning_rate)
     tau = config.temperature
+    theta_shape = (T, features.shape[-1]) if config.time_indexed else (features.shape[-1],)
 
     def train(demos: Demonstrations, horizon=None) -> MaxEntIRLResult:
         """Fit on ``demos`` (``mdp.horizon`` steps); with ``horizon`` (traced int ``<= mdp.horizon``)
@@ -184,26 +285,27 @@ def make_train(config: MaxEntIRLConfig, mdp: tabular.TabularMDP, features: jax.A
         if demos.horizon != mdp.horizon:
             raise ValueError(f"demos have {demos.horizon} steps, the MDP's horizon is {mdp.horizon}")
         horizon = mdp.horizon if horizon is None else horizon
+        features = absorbing_features(mdp, raw_features, config.absorbing_reward, config.absorbing_steps)
         used = demos.valid & (jnp.arange(mdp.horizon) < horizon)
-        mu_demo = empirical_occupancy(demos._replace(valid=used), S, A)
+        mu_demo = empirical_occupancy(demos._replace(valid=used), S, A, config.time_indexed)
 
         def step(carry, _):
             theta, opt_state = carry
             loss, grad = loss_and_gradient(theta, mdp, features, mu_demo, tau, horizon)
-            loss, grad = loss + 0.5 * config.l2 * theta @ theta, grad + config.l2 * theta
+            loss, grad = loss + 0.5 * config.l2 * jnp.sum(theta * theta), grad + config.l2 * theta
             updates, opt_state = optimizer.update(grad, opt_state)
             theta_new = optax.apply_updates(theta, updates)
             return (theta_new, opt_state), (loss, ~all_finite(loss, grad, theta_new))
 
-        theta0 = jnp.zeros(features.shape[-1])
+        theta0 = jnp.zeros(theta_shape)
         (theta, _), (losses, nonfinite) = jax.lax.scan(
             step, (theta0, optimizer.init(theta0)), length=config.n_steps
         )
-        reward = features @ theta
-        model = with_reward(mdp, reward)
-        hard = shorter_horizon(tabular.solve(model).policy, horizon)
-        soft = shorter_horizon(tabular.solve(model, tau).policy, horizon)
+        rewards = _rewards(features, theta, T)
+        hard = shorter_horizon(_backward(mdp, rewards, horizon).policy, horizon)
+        soft = shorter_horizon(_backward(mdp, rewards, horizon, tau).policy, horizon)
         resources = Resources(expert_labels=jnp.sum(used), env_steps=0, known_dynamics=True)
+        reward = rewards if config.time_indexed else rewards[0]
         return MaxEntIRLResult(theta, reward, hard, soft, losses, resources, nonfinite)
 
     return train

@@ -87,6 +87,7 @@ def reset_cliff(
     n_actions: int = 2,
     rho=None,
     expert_actions=None,
+    n_safe: int = 0,
 ) -> TabularMDP:
     """Reset Cliff (Rajaraman et al. 2020): ``n_good`` good states and one absorbing bad state.
 
@@ -96,6 +97,13 @@ def reset_cliff(
     Defaults: ``ρ(s) ∝ 1/(s+1)`` (non-uniform, so rare states go unseen in small
     demonstration sets) and ``expert_actions[s] = 1 + s mod (A-1)``, so that a
     learner defaulting to action 0 on unseen states always falls.
+
+    ``n_safe`` *safe but unrewarded* actions: in good state ``s`` the ``n_safe``
+    actions just below the expert's (``e - 1, ..., e - n_safe``; they must be
+    ``>= 1``, so action 0 still falls) also draw the next state from ``ρ`` but earn
+    nothing. With ``n_safe >= 1`` the dynamics alone no longer reveal the expert's
+    action (every non-falling action leads to the same next-state distribution):
+    the instance on which planning in known dynamics is not given the answer.
     """
     n_good = _check_int("n_good", n_good, 1)
     n_actions = _check_int("n_actions", n_actions, 2)
@@ -110,11 +118,16 @@ def reset_cliff(
     expert_actions = np.asarray(expert_actions)
     if expert_actions.shape != (n_good,) or np.any((expert_actions < 0) | (expert_actions >= n_actions)):
         raise ValueError(f"expert_actions must be {n_good} actions in [0, {n_actions}), got {expert_actions}")
+    n_safe = _check_int("n_safe", n_safe, 0)
+    if n_safe and np.any(expert_actions - n_safe < 1):
+        raise ValueError(f"n_safe ({n_safe}) safe actions below the expert's must all be >= 1 (action 0 falls), "
+                         f"got expert_actions {expert_actions}")
     bad = n_good
     P = np.zeros((n_good + 1, n_actions, n_good + 1))
     P[:n_good, :, bad] = 1.0
-    P[np.arange(n_good), expert_actions, :] = 0.0
-    P[np.arange(n_good), expert_actions, :n_good] = rho
+    for a in [expert_actions - k for k in range(n_safe + 1)]:
+        P[np.arange(n_good), a, :] = 0.0
+        P[np.arange(n_good), a, :n_good] = rho
     P[bad, :, bad] = 1.0
     R = np.zeros((n_good + 1, n_actions))
     R[np.arange(n_good), expert_actions] = 1.0

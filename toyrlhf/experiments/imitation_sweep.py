@@ -25,6 +25,21 @@ BC-based ones (``MethodSettings.default_action``, DESIGN.md pitfall 4):
   on the state index (a stationary policy), trained by sampling the MDP (no
   dynamics model; its environment steps are counted).
 
+Further learners (:data:`EXTRA_METHODS`, not in :data:`METHODS`; an experiment
+asks for them by name):
+
+- **DAgger (after the N demonstrations)**: round 0 *is* BC's ``n`` demonstrations,
+  then ``dagger_rounds`` rounds of ``dagger_episodes`` queried episodes each
+  (``n / dagger_rounds`` when ``None``): DAgger knows everything BC knows and adds
+  its queried labels, counted by kind (:class:`LabelScores`);
+- **BC (time-indexed, N + queried episodes)**: BC given as many expert episodes
+  as that DAgger has episodes in all (``n`` plus ``dagger_rounds x dagger_episodes``
+  more, sampled from their own key): the comparison at an equal number of expert
+  episodes (Rajaraman et al. 2020 count interactions so);
+- **MaxEnt IRL (time-indexed)**: a reward per step, the policy class of time-indexed BC;
+- **MaxEnt IRL (absorbing ...)**: the three treatments of absorbing states
+  (``maxent_irl`` module docstring), stationary.
+
 How one compiled program covers every point. ``n`` enters through
 :func:`first_n_tiled` (the first ``n`` episodes repeated to fill ``N_max`` rows:
 BC's action frequencies, MaxEnt IRL's empirical occupancy and GAIL's
@@ -59,9 +74,21 @@ from toyrlhf.validation import non_negative_int, positive_float, positive_int
 
 METHODS = ("BC (time-indexed)", "BC (stationary)", "DAgger", "MaxEnt IRL", "GAIL")
 """The five learners, in the order of every ``[..., M, ...]`` axis."""
+DAGGER_AFTER_DEMOS = "DAgger (after the N demonstrations)"
+BC_MORE_EPISODES = "BC (time-indexed, N + queried episodes)"
+IRL_TIME_INDEXED = "MaxEnt IRL (time-indexed)"
+IRL_ABSORBING = {
+    ("learned", "horizon"): "MaxEnt IRL (absorbing reward learned, every step)",
+    ("learned", "once"): "MaxEnt IRL (absorbing reward learned, one step)",
+    ("zero", "horizon"): "MaxEnt IRL (absorbing reward zero)",
+}
+"""The stationary MaxEnt IRL of each ``(absorbing_reward, absorbing_steps)`` treatment, by name."""
+EXTRA_METHODS = (DAGGER_AFTER_DEMOS, BC_MORE_EPISODES, IRL_TIME_INDEXED, *IRL_ABSORBING.values())
+"""Learners an experiment may ask for besides :data:`METHODS` (module docstring)."""
+ALL_METHODS = METHODS + EXTRA_METHODS
 IRL_METHODS = ("MaxEnt IRL", "GAIL")
 """The inverse-RL methods (a reward is learned, then a policy for it)."""
-KNOWN_DYNAMICS = ("MaxEnt IRL",)
+KNOWN_DYNAMICS = ("MaxEnt IRL", IRL_TIME_INDEXED, *IRL_ABSORBING.values())
 """Methods that use the exact transition model (GAIL samples the MDP instead)."""
 
 ROUND_OFF = 1e-9
@@ -93,6 +120,12 @@ class MethodSettings:
     """Adam step size of MaxEnt IRL."""
     gail_updates: int = 60
     """GAIL rounds (``GAILConfig.tabular()``'s default; every other GAIL number is that config's)."""
+    dagger_episodes: int | None = None
+    """Queried episodes per round of DAgger (after the N demonstrations); ``None``: ``n / dagger_rounds``."""
+    irl_absorbing_reward: str = "learned"
+    """``MaxEntIRLConfig.absorbing_reward`` of "MaxEnt IRL" and "MaxEnt IRL (time-indexed)"."""
+    irl_absorbing_steps: str = "horizon"
+    """``MaxEntIRLConfig.absorbing_steps`` of "MaxEnt IRL" and "MaxEnt IRL (time-indexed)"."""
 
     def __post_init__(self):
         positive_int("dagger_rounds", self.dagger_rounds)
@@ -101,6 +134,24 @@ class MethodSettings:
         positive_float("irl_learning_rate", self.irl_learning_rate)
         if self.default_action is not None:
             non_negative_int("default_action", self.default_action)
+        if self.dagger_episodes is not None:
+            positive_int("dagger_episodes", self.dagger_episodes)
+        self.irl_config()  # validates irl_absorbing_reward and irl_absorbing_steps
+
+    def irl_config(self, time_indexed: bool = False, absorbing=None) -> maxent_irl.MaxEntIRLConfig:
+        """MaxEnt IRL's settings; ``absorbing = (absorbing_reward, absorbing_steps)`` overrides the defaults."""
+        reward, steps = absorbing or (self.irl_absorbing_reward, self.irl_absorbing_steps)
+        try:
+            return maxent_irl.MaxEntIRLConfig(
+                n_steps=self.irl_steps, learning_rate=self.irl_learning_rate, time_indexed=time_indexed,
+                absorbing_reward=reward, absorbing_steps=steps,
+            )
+        except ValueError as error:
+            raise ValueError(f"irl_{error}") from None
+
+    def queried_episodes(self, n: int) -> int:
+        """Episodes per queried DAgger round for ``n`` demonstrations."""
+        return self.dagger_episodes if self.dagger_episodes is not None else n // self.dagger_rounds
 
     def gail_config(self) -> gail.GAILConfig:
         """Tabular GAIL: tables for policy, critic and discriminator."""
@@ -108,8 +159,11 @@ class MethodSettings:
 
 
 def method_settings(config) -> MethodSettings:
-    """The :class:`MethodSettings` held as fields of an experiment's ``config`` (same names)."""
-    return MethodSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(MethodSettings)})
+    """The :class:`MethodSettings` held as fields of an experiment's ``config`` (same names; a field the
+    config does not have takes its default)."""
+    return MethodSettings(
+        **{f.name: getattr(config, f.name) for f in dataclasses.fields(MethodSettings) if hasattr(config, f.name)}
+    )
 
 
 def lava_lake(horizon: int, slip: float, layout: Sequence[str] = LAVA_LAKE) -> tuple[GridWorld, tabular.TabularMDP]:
@@ -170,6 +224,18 @@ class MethodScores(NamedTuple):
     """``[M, P]``: expert labels the method used."""
     env_steps: jax.Array
     """``[M, P]``: environment steps the learner took itself (from its ``Resources``)."""
+    informative_labels: jax.Array
+    """``[M, P]``: of ``expert_labels``, those on states where a label can change something
+    (``dagger.informative_states``)."""
+
+
+class LabelScores(NamedTuple):
+    """Expert labels by kind, per seed: ``[n_seeds, M, P]`` (what a label could teach)."""
+
+    informative: np.ndarray
+    """Labels on states where some two actions differ (``dagger.informative_states``)."""
+    uninformative: np.ndarray
+    """Labels on states where every action is equivalent (absorbing states): information about nothing."""
 
 
 class SweepScores(NamedTuple):
@@ -189,9 +255,9 @@ class SweepScores(NamedTuple):
     """``[M, P]``: the learner's own environment steps per data set (the same for every seed)."""
 
 
-def gaps_of(scores: SweepScores, method: str) -> np.ndarray:
-    """``[n_seeds, P]``: the exact gaps of ``method``."""
-    return np.asarray(scores.gap)[:, METHODS.index(method)]
+def gaps_of(scores: SweepScores, method: str, methods: Sequence[str] = METHODS) -> np.ndarray:
+    """``[n_seeds, P]``: the exact gaps of ``method`` in a sweep of ``methods`` (default :data:`METHODS`)."""
+    return np.asarray(scores.gap)[:, tuple(methods).index(method)]
 
 
 class Learned(NamedTuple):
@@ -203,6 +269,8 @@ class Learned(NamedTuple):
     """``[P]``: expert labels used."""
     env_steps: jax.Array
     """``[P]``: the learner's own environment steps."""
+    informative_labels: jax.Array
+    """``[P]``: expert labels on informative states."""
 
 
 def make_sweep(
@@ -212,23 +280,26 @@ def make_sweep(
     n_demos: Sequence[int],
     horizons: Sequence[int],
     methods: Sequence[str] = METHODS,
+    visits_at: int = -1,
 ) -> Callable[[jax.Array], MethodScores]:
     """``sweep(key) -> MethodScores`` of ``methods`` over the points ``zip(n_demos, horizons)``; vmap over keys.
 
     ``expert`` is a deterministic policy ``[S, A]`` or ``[T, S, A]`` of ``mdp`` (whose
     horizon is the largest ``h``). Every ``n`` must divide ``max(n_demos)`` (tiling is
-    exact) and be a multiple of ``settings.dagger_rounds``; every ``h`` lies in
-    ``[1, mdp.horizon]``. All methods of one ``key`` learn from
-    :func:`demonstrations_for` ``(key, ...)`` (DAgger collects its own).
+    exact); with "DAgger" (round 0 sampled, the old equal-budget protocol) every ``n``
+    must be a multiple of ``settings.dagger_rounds``; every ``h`` lies in
+    ``[1, mdp.horizon]``. ``methods`` is a selection of :data:`ALL_METHODS`. All methods
+    of one ``key`` learn from :func:`demonstrations_for` ``(key, ...)`` (DAgger collects
+    its own). ``visits`` are kept at point ``visits_at``.
     """
     n_demos, horizons = tuple(int(n) for n in n_demos), tuple(int(h) for h in horizons)
     if len(n_demos) != len(horizons) or not n_demos:
         raise ValueError(f"n_demos and horizons must be non-empty and of one length, got {n_demos} and {horizons}")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty selection of {METHODS}, got {tuple(methods)}")
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown or not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be a non-empty selection of {ALL_METHODS}, got {tuple(methods)}")
     n_max, H = max(n_demos), mdp.horizon
-    bad = [n for n in n_demos if n < 1 or n_max % n or n % settings.dagger_rounds]
+    bad = [n for n in n_demos if n < 1 or n_max % n or ("DAgger" in methods and n % settings.dagger_rounds)]
     if bad:
         raise ValueError(f"n_demos {bad} must divide the largest ({n_max}) and be multiples of dagger_rounds "
                          f"({settings.dagger_rounds})")
@@ -236,65 +307,113 @@ def make_sweep(
         raise ValueError(f"horizons {horizons} must lie in [1, {H}] (the MDP's horizon)")
     S, A = mdp.n_states, mdp.n_actions
     expert = tabular.time_indexed(mdp, expert)
-    expert_rewards = tabular.reward_per_step(mdp, expert)
+    # Everything derived from the MDP is computed inside the traced sweep (part of its one program):
+    # eager JAX here would compile a small program per call outside the clock.
+    def informative():  # traced where it is used (XLA shares the repeats)
+        return dagger.informative_states(mdp)
     ns, hs = jnp.asarray(n_demos), jnp.asarray(horizons)
     labels = jnp.asarray([n * h for n, h in zip(n_demos, horizons)])
     no_steps = jnp.zeros(len(n_demos), dtype=labels.dtype)
     steps = jnp.arange(H)
     as_time_indexed = jax.vmap(lambda p: tabular.time_indexed(mdp, p))
+    distinct_n = sorted(set(n_demos))
+    queried = {n: settings.dagger_rounds * settings.queried_episodes(n) for n in distinct_n}
 
     def data(demos, n, h):  # the first n episodes, tiled, with only their first h steps valid
         d = first_n_tiled(demos, n)
         return d._replace(valid=d.valid & (steps < h))
+
+    def informative_in(demos, n, h):  # [P]-wise: expert labels of the first n episodes on informative states
+        rows = jnp.arange(demos.n_episodes)[:, None] < n
+        return jnp.sum(demos.valid & rows & (steps < h) & informative()[demos.observations]).astype(labels.dtype)
+
+    def demo_labels(demos):
+        return jax.vmap(lambda n, h: informative_in(demos, n, h))(ns, hs)
 
     def fit_bc(time_indexed):
         def learn(key, demos):
             fit = lambda n, h: bc.fit_tabular(  # noqa: E731
                 data(demos, n, h), S, A, time_indexed=time_indexed, default_action=settings.default_action
             )
-            return Learned(as_time_indexed(jax.vmap(fit)(ns, hs)), labels, no_steps)
+            return Learned(as_time_indexed(jax.vmap(fit)(ns, hs)), labels, no_steps, demo_labels(demos))
 
         return learn
 
-    dagger_trains = {
-        n: dagger.make_train(
-            dagger.DAggerConfig(
-                n_rounds=settings.dagger_rounds,
-                episodes_per_round=n // settings.dagger_rounds,
-                default_action=settings.default_action,
-            ),
-            mdp,
-            expert,
-        )
-        for n in sorted(set(n_demos))
-    }
+    def dagger_config(n_rounds, episodes):
+        return dagger.DAggerConfig(n_rounds=n_rounds, episodes_per_round=episodes,
+                                   default_action=settings.default_action)
 
-    def learn_dagger(key, demos):  # one run per distinct n at the full horizon (prefix-consistent)
-        key_dagger = jax.random.split(key)[1]
-        runs = {n: train(key_dagger) for n, train in dagger_trains.items()}
+    def prefix(count_fn, runs):  # per point: the first h steps of the run for its n
+        return jnp.stack([jnp.sum(jnp.where(steps < h, count_fn(runs[n]), 0)) for n, h in zip(n_demos, horizons)])
 
-        def first_h(count):  # DAgger counts all H steps of its episodes; the first h of each serve horizon h
-            per_point = jnp.stack([jnp.asarray(count(runs[n].resources), dtype=labels.dtype) for n in n_demos])
-            return per_point * hs // H
+    def learn_dagger_sampled():  # the old protocol: round 0 samples n / rounds expert episodes
+        trains = {n: dagger.make_train(dagger_config(settings.dagger_rounds, n // settings.dagger_rounds), mdp,
+                                       expert) for n in distinct_n}
 
-        policies = jnp.stack([runs[n].policy for n in n_demos])
-        return Learned(policies, first_h(lambda r: r.expert_labels), first_h(lambda r: r.env_steps))
+        def learn(key, demos):
+            key_dagger = jax.random.split(key)[1]
+            runs = {n: train(key_dagger) for n, train in trains.items()}
+            per_step = {n: r.labels_per_step for n, r in runs.items()}
+            policies = jnp.stack([runs[n].policy for n in n_demos])
+            every = prefix(lambda c: c.demonstrated + c.queried_informative + c.queried_uninformative, per_step)
+            env = prefix(lambda c: c.queried_informative + c.queried_uninformative, per_step)
+            useful = prefix(lambda c: c.queried_informative, per_step)
+            return Learned(policies, every.astype(labels.dtype), env.astype(labels.dtype),
+                           (useful + _sampled_round_informative(runs, n_demos, horizons, informative(), steps)
+                            ).astype(labels.dtype))
 
-    irl_train = maxent_irl.make_train(
-        maxent_irl.MaxEntIRLConfig(n_steps=settings.irl_steps, learning_rate=settings.irl_learning_rate), mdp
-    )
+        return learn
 
-    def learn_maxent_irl(key, demos):
-        def at(n, h):
-            result = irl_train(data(demos, n, h), h)
-            return jnp.where(jnp.any(result.nonfinite), jnp.nan, result.policy)  # NaN in training -> NaN gap
+    def learn_dagger_after():  # round 0 = the first n demonstrations, then queried rounds
+        trains = {n: dagger.make_train(dagger_config(settings.dagger_rounds + 1, settings.queried_episodes(n)),
+                                       mdp, expert) for n in distinct_n}
 
-        return Learned(jax.vmap(at)(ns, hs), labels, no_steps)
+        def learn(key, demos):
+            key_dagger = jax.random.split(key)[1]
+            runs = {n: train(key_dagger, demo_lib.Demonstrations(*(x[:n] for x in demos)))
+                    for n, train in trains.items()}
+            per_step = {n: r.labels_per_step for n, r in runs.items()}
+            policies = jnp.stack([runs[n].policy for n in n_demos])
+            asked = prefix(lambda c: c.queried_informative + c.queried_uninformative, per_step)
+            useful = prefix(lambda c: c.queried_informative, per_step)
+            return Learned(policies, (labels + asked).astype(labels.dtype), asked.astype(labels.dtype),
+                           (demo_labels(demos) + useful).astype(labels.dtype))
 
-    gail_config = settings.gail_config()
-    env, env_params = tabular_env(mdp, "index")
+        return learn
+
+    def learn_bc_more(key, demos):  # time-indexed BC on the first n demonstrations and as many more as DAgger queried
+        extra = {n: demo_lib.sample_demonstrations(jax.random.fold_in(key, 3), mdp, expert, queried[n])
+                 for n in distinct_n if queried[n]}
+        policies, more_labels, more_useful = [], [], []
+        for n, h in zip(n_demos, horizons):
+            first_n = (jnp.arange(demos.n_episodes)[:, None] < n) & demos.valid & (steps < h)
+            counts = bc.action_counts(demos.observations, demos.actions, S, A, True, first_n)
+            useful = jnp.sum(first_n & informative()[demos.observations])
+            if n in extra:
+                more = extra[n].valid & (steps < h)
+                counts = counts + bc.action_counts(extra[n].observations, extra[n].actions, S, A, True, more)
+                useful = useful + jnp.sum(more & informative()[extra[n].observations])
+            policies.append(bc.policy_from_counts(counts, settings.default_action))
+            more_labels.append((n + queried[n]) * h)
+            more_useful.append(useful)
+        return Learned(jnp.stack(policies), jnp.asarray(more_labels, dtype=labels.dtype), no_steps,
+                       jnp.stack(more_useful).astype(labels.dtype))
+
+    def learn_irl(irl_config):
+        irl_train = maxent_irl.make_train(irl_config, mdp)
+
+        def learn(key, demos):
+            def at(n, h):
+                result = irl_train(data(demos, n, h), h)
+                return jnp.where(jnp.any(result.nonfinite), jnp.nan, result.policy)  # NaN in training -> NaN gap
+
+            return Learned(jax.vmap(at)(ns, hs), labels, no_steps, demo_labels(demos))
+
+        return learn
 
     def learn_gail(key, demos):
+        gail_config = settings.gail_config()
+        env, env_params = tabular_env(mdp, "index")
         key_gail = jax.random.fold_in(key, 2)
 
         def at(n, h):
@@ -306,19 +425,32 @@ def make_sweep(
             return tabular.time_indexed(mdp, policy), jnp.asarray(result.resources.env_steps, dtype=labels.dtype)
 
         policies, env_steps = jax.vmap(at)(ns, hs)
-        return Learned(policies, labels, env_steps)
+        return Learned(policies, labels, env_steps, demo_labels(demos))
 
-    learners = {
-        "BC (time-indexed)": fit_bc(True),
-        "BC (stationary)": fit_bc(False),
-        "DAgger": learn_dagger,
-        "MaxEnt IRL": learn_maxent_irl,
-        "GAIL": learn_gail,
-    }
+    def builder(name):
+        if name == "BC (time-indexed)":
+            return fit_bc(True)
+        if name == "BC (stationary)":
+            return fit_bc(False)
+        if name == "DAgger":
+            return learn_dagger_sampled()
+        if name == DAGGER_AFTER_DEMOS:
+            return learn_dagger_after()
+        if name == BC_MORE_EPISODES:
+            return learn_bc_more
+        if name == "MaxEnt IRL":
+            return learn_irl(settings.irl_config())
+        if name == IRL_TIME_INDEXED:
+            return learn_irl(settings.irl_config(time_indexed=True))
+        if name in IRL_ABSORBING.values():
+            treatment = next(k for k, v in IRL_ABSORBING.items() if v == name)
+            return learn_irl(settings.irl_config(absorbing=treatment))
+        return learn_gail
 
-    expert_visitation = tabular.visitation(mdp, expert)  # [T, S]
+    learners = {m: builder(m) for m in methods}
 
-    def score(policy, h):  # policy [T, S, A] -> (gap, error on expert's states, error on own states, visits)
+    def score(policy, h, expert_rewards, expert_visitation):
+        # policy [T, S, A] -> (gap, error on expert's states, error on own states, visits)
         # One visitation pass gives what tabular.reward_per_step, tabular.disagreement and the visits need.
         visitation = tabular.visitation(mdp, policy)  # [T, S]
         first_h = steps < h
@@ -337,23 +469,38 @@ def make_sweep(
         demos = demonstrations_for(key, mdp, expert, n_max)
         learned = [learners[m](key, demos) for m in methods]
         policies = jnp.stack([x.policies for x in learned])  # [M, P, T, S, A]
-        gap, on_expert, on_own, visits = jax.vmap(jax.vmap(score), in_axes=(0, None))(policies, hs)
+        reference = tabular.reward_per_step(mdp, expert), tabular.visitation(mdp, expert)  # [T], [T, S]
+        gap, on_expert, on_own, visits = jax.vmap(jax.vmap(score, in_axes=(0, 0, None, None)),
+                                                  in_axes=(0, None, None, None))(policies, hs, *reference)
         return MethodScores(
             gap=gap,
             error_on_expert_states=on_expert,
             error_on_own_states=on_own,
-            visits=visits[:, -1],
+            visits=visits[:, visits_at],
             expert_labels=jnp.stack([x.expert_labels for x in learned]),
             env_steps=jnp.stack([x.env_steps for x in learned]),
+            informative_labels=jnp.stack([x.informative_labels for x in learned]),
         )
 
     return sweep
 
 
+def _sampled_round_informative(runs, n_demos, horizons, informative, steps):
+    """Informative labels in the sampled expert round 0 of the old DAgger protocol, per point."""
+    return jnp.stack([
+        jnp.sum(jnp.where(steps < h, informative[runs[n].data.states[0]], False)) for n, h in zip(n_demos, horizons)
+    ])
+
+
 def run_sweep(clock, label: str, sweep: Callable[[jax.Array], MethodScores], keys: jax.Array) -> SweepScores:
     """Compile and run ``jit(vmap(sweep))(keys)`` as one program; per-seed constants lose their seed axis."""
+    return run_counted_sweep(clock, label, sweep, keys)[0]
+
+
+def run_counted_sweep(clock, label: str, sweep: Callable[[jax.Array], MethodScores], keys: jax.Array):
+    """:func:`run_sweep` and the labels by kind: ``(SweepScores, LabelScores)``."""
     out = clock.call(label, jax.jit(jax.vmap(sweep)), keys)
-    return SweepScores(
+    scores = SweepScores(
         gap=np.asarray(out.gap),
         error_on_expert_states=np.asarray(out.error_on_expert_states),
         error_on_own_states=np.asarray(out.error_on_own_states),
@@ -361,6 +508,8 @@ def run_sweep(clock, label: str, sweep: Callable[[jax.Array], MethodScores], key
         expert_labels=np.asarray(out.expert_labels)[0],
         env_steps=np.asarray(out.env_steps)[0],
     )
+    informative = np.asarray(out.informative_labels)
+    return scores, LabelScores(informative, np.asarray(out.expert_labels) - informative)
 
 
 def gail_env_steps(config: gail.GAILConfig) -> int:
