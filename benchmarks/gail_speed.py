@@ -20,8 +20,12 @@ for toyrlhf, the discriminator's rollouts).
 
 - **toyrlhf**: ``gail.GAILConfig.cartpole()`` (16 envs x 128 steps per PPO update,
   4 epochs x 4 minibatches, MLP 64x64 actor, critic and discriminator, logit
-  reward with the absorbing-state tail), chunks of 10 rounds (20,480 PPO steps
-  + 2,560 discriminator steps), at most 150 rounds.
+  reward with the absorbing-state tail; PPO's step size constant, the
+  discriminator's Adam state kept across rounds, gradient penalty 10), chunks of
+  10 rounds (20,480 PPO steps + 2,560 discriminator steps), at most 150 rounds.
+  The committed ``results/gail_speed.*`` were measured with the earlier
+  settings (step size annealed, Adam restarted every round, no penalty); rerun
+  to compare the current ones.
 - **imitation 1.0.1** (PyTorch + Stable-Baselines3 2.2.1, its own venv with
   gymnasium 0.29): the GAIL configuration of imitation's own CartPole example
   (docs, "Generative Adversarial Imitation Learning"): 8 envs of

@@ -77,6 +77,8 @@ def test_config_rejects_bad_values_naming_the_field():
         ("cartpole_episodes", (1, 32), ValueError), ("cartpole_seeds", 17, ValueError),
         ("cartpole_bc_steps", 0, ValueError), ("default_action", 4, ValueError), ("grid_slip", -0.1, ValueError),
         ("irl_steps", 0, ValueError), ("seed", -2, ValueError), ("lake_map", (), TypeError),
+        ("cartpole_eval_every", 7, ValueError), ("cartpole_last_checkpoints", 11, ValueError),
+        ("cartpole_last_checkpoints", 0, ValueError), ("cartpole_eval_episodes", 0, ValueError),
     ]:
         with pytest.raises(error, match=field):
             dataclasses.replace(full, **{field: value})
@@ -94,7 +96,8 @@ def test_only_maxent_irl_reports_using_the_known_dynamics(cliff):
             jax.random.key(1)).resources.known_dynamics,
         "MaxEnt IRL": maxent_irl.make_train(maxent_irl.MaxEntIRLConfig(n_steps=2), mdp)(demos).resources.known_dynamics,
     }
-    assert {m for m, used in flags.items() if bool(used)} == set(sweep.KNOWN_DYNAMICS) == {"MaxEnt IRL"}
+    # Of the five methods this experiment runs, only MaxEnt IRL plans in the known dynamics.
+    assert {m for m, used in flags.items() if bool(used)} == set(sweep.KNOWN_DYNAMICS) & set(METHODS) == {"MaxEnt IRL"}
 
 
 def test_expected_budgets_count_labels_env_steps():
@@ -124,7 +127,8 @@ def test_cartpole_streams_give_every_seed_its_own_first_episode():
 # The settings of notebooks/bc_vs_irl.ipynb under TOYRLHF_QUICK: the notebook, run later in the same session,
 # loads these compiled programs from the session's compilation cache instead of compiling them.
 SMALL = x.Config(n_demos=(4, 16, 64), horizon=16, n_seeds=24, irl_steps=40, gail_updates=20,
-                 cartpole_episodes=(1, 2), cartpole_seeds=2, cartpole_gail_updates=1, cartpole_eval_episodes=2)
+                 cartpole_episodes=(1, 2), cartpole_seeds=2, cartpole_gail_updates=2, cartpole_eval_every=1,
+                 cartpole_last_checkpoints=2, cartpole_eval_episodes=2)
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +190,14 @@ def test_checks_hold_and_budgets_are_each_methods_own_counts(small):
 def test_cartpole_part_counts_labels_and_env_steps_and_bc_balances(small):
     output, _ = small
     cart = output.cartpole
-    assert cart.mlp_bc.shape == cart.gail.shape == (2, 2, 2)  # [seeds, episodes, eval episodes]
+    assert cart.mlp_bc.shape == (2, 2, 2)  # [seeds, episodes, eval episodes]
+    assert cart.gail.shape == (2, 2, 2, 2)  # [seeds, episodes, last checkpoints, eval episodes]
+    assert cart.gail_disc_loss.shape == cart.gail_train_return.shape == (2, 2, 2)  # [seeds, episodes, rounds]
+    assert np.all(cart.gail_disc_loss > 0)
     # The committed expert balances all 500 steps: every demonstrated step is one label.
     np.testing.assert_array_equal(cart.expert_labels, [[500, 1000], [500, 1000]])
     np.testing.assert_array_equal(cart.expert_episode_returns, np.full(16, 500.0))
-    assert int(cart.gail_env_steps) == 1 * 16 * (128 + 16)  # GAILConfig.cartpole(): 16 envs x (128 PPO + 16 disc)
+    assert int(cart.gail_env_steps) == 2 * 16 * (128 + 16)  # GAILConfig.cartpole(): 16 envs x (128 PPO + 16 disc)
     # 500 full-batch Adam steps on one expert episode already balance far better than chance (~20).
     assert cart.mlp_bc[:, 0].mean() > 50, cart.mlp_bc[:, 0]
 
@@ -217,14 +224,20 @@ QUICK = x.Config.quick()
 
 
 def hand_output(config, gaps, bc_returns, gail_returns):
-    """An Output from gaps ``[n_seeds, M, n_N]`` and CartPole returns ``[seeds, n_ep, n_eval]``."""
+    """An Output from gaps ``[n_seeds, M, n_N]``, BC returns ``[seeds, n_ep, n_eval]`` and GAIL's
+    ``[seeds, n_ep, K, n_eval]`` (a 3-d array is repeated over the K checkpoints)."""
     n, M, P = gaps.shape
     budget = x.expected_budgets(config)
     scores = SweepScores(gaps, np.zeros_like(gaps), np.zeros_like(gaps), np.full((n, M, 2), config.horizon / 2),
                          budget["expert_labels"], budget["env_steps"])
-    labels = np.tile(500 * np.asarray(config.cartpole_episodes), (bc_returns.shape[0], 1))
+    if gail_returns.ndim == 3:
+        gail_returns = np.repeat(gail_returns[:, :, None], config.cartpole_last_checkpoints, axis=2)
+    seeds, n_ep = bc_returns.shape[:2]
+    labels = np.tile(500 * np.asarray(config.cartpole_episodes), (seeds, 1))
+    curve = np.full((seeds, n_ep, config.cartpole_gail_updates), gail.CHANCE_LOSS)
     cart = x.CartPoleReturns(bc_returns, gail_returns, labels,
-                             np.asarray(sweep.gail_env_steps(config.cartpole_gail_config())), np.full(16, 500.0))
+                             np.asarray(sweep.gail_env_steps(config.cartpole_gail_config())), np.full(16, 500.0),
+                             curve, np.zeros_like(curve))
     return x.Output(scores, np.asarray(30.0), cart)
 
 
@@ -236,8 +249,10 @@ def lake_gaps(config, scale, slope=-0.5, n_seeds=24, noise=0.1, seed=0):
 
 
 def returns(config, level, n_seeds=3, noise=5.0, seed=1):
+    """``[n_seeds, n_ep, n_eval]`` returns around ``level`` (a number, or one per number of episodes)."""
     rng = np.random.default_rng(seed)
     shape = (n_seeds, len(config.cartpole_episodes), config.cartpole_eval_episodes)
+    level = np.broadcast_to(np.asarray(level, dtype=float), (len(config.cartpole_episodes),))[None, :, None]
     return np.clip(level + noise * rng.standard_normal(shape), 0, 500)
 
 
@@ -245,44 +260,76 @@ def verdicts(config, output):
     return [c.verdict for c in x.criteria(config, output)]
 
 
+GOOD_LAKE = [18.0, 8.0, 20.0, 0.02, 0.5]
+
+
+def good_bc(config):  # poor from one episode, at expert level from the most
+    return returns(config, [200.0] + [480.0] * (len(config.cartpole_episodes) - 1))
+
+
 def test_a_good_output_is_supported_on_every_criterion():
-    gaps = lake_gaps(QUICK, [18.0, 8.0, 20.0, 0.02, 0.5])
+    gaps = lake_gaps(QUICK, GOOD_LAKE)
     gaps[0, METHODS.index("GAIL")] = 30.0  # a collapsed GAIL run does not move an interquartile mean
-    assert verdicts(QUICK, hand_output(QUICK, gaps, returns(QUICK, 200.0), returns(QUICK, 450.0))) == [SUPPORTED] * 4
+    output = hand_output(QUICK, gaps, good_bc(QUICK), returns(QUICK, 490.0))
+    assert verdicts(QUICK, output) == [SUPPORTED] * 6
 
 
 def test_identical_methods_and_flat_curves_are_not_supported():
     same = lake_gaps(QUICK, [10.0] * 5, slope=0.0, noise=0.0)  # every method the same, nothing changes with N
     tie = returns(QUICK, 300.0, noise=0.0)
-    assert verdicts(QUICK, hand_output(QUICK, same, tie, tie)) == [NOT_SUPPORTED] * 4
+    assert verdicts(QUICK, hand_output(QUICK, same, tie, tie)) == [NOT_SUPPORTED] * 6
 
 
 def test_ties_at_the_ceiling_and_noisy_identical_methods_are_not_supported():
     noisy = lake_gaps(QUICK, [10.0] * 5, slope=0.0)  # identical methods up to noise, flat in N
-    v = verdicts(QUICK, hand_output(QUICK, noisy, returns(QUICK, 500.0), returns(QUICK, 500.0)))
-    assert SUPPORTED not in v
+    ceiling = returns(QUICK, 500.0, noise=0.0)
+    v = verdicts(QUICK, hand_output(QUICK, noisy, ceiling, ceiling))
+    assert SUPPORTED not in v[:4]
     assert v[3] == NOT_SUPPORTED  # both censored at 500: a tie, not a win
-
-
-def test_bc_that_gets_worse_with_data_is_not_supported():
-    worse = lake_gaps(QUICK, [18.0, 8.0, 20.0, 0.02, 0.5], slope=0.3)
-    assert verdicts(QUICK, hand_output(QUICK, worse, returns(QUICK, 200.0), returns(QUICK, 450.0)))[1] == NOT_SUPPORTED
+    # at the ceiling up to evaluation noise: still no win
+    assert verdicts(QUICK, hand_output(QUICK, noisy, returns(QUICK, 500.0), returns(QUICK, 500.0)))[3] != SUPPORTED
+    assert v[4:] == [SUPPORTED] * 2  # both at the expert's return: expert level is what that is
 
 
 def test_nothing_learns_and_too_few_seeds_are_not_supported():
     # Nothing learns on CartPole: both policies fall at once (~9 steps), pure noise between them.
-    v = verdicts(QUICK, hand_output(QUICK, lake_gaps(QUICK, [18.0, 8.0, 20.0, 0.02, 0.5]),
+    v = verdicts(QUICK, hand_output(QUICK, lake_gaps(QUICK, GOOD_LAKE),
                                     returns(QUICK, 9.0, noise=1.0), returns(QUICK, 9.0, noise=1.0, seed=2)))
     assert v[3] != SUPPORTED
+    assert v[4:] == [NOT_SUPPORTED] * 2
     # Five seeds: the bootstrap criteria are refused, whatever the data.
-    few = hand_output(QUICK, lake_gaps(QUICK, [18.0, 8.0, 20.0, 0.02, 0.5], n_seeds=5),
-                      returns(QUICK, 200.0), returns(QUICK, 450.0))
+    few = hand_output(QUICK, lake_gaps(QUICK, GOOD_LAKE, n_seeds=5), good_bc(QUICK), returns(QUICK, 490.0))
     assert [verdicts(QUICK, few)[i] for i in (1, 2)] == [UNDETERMINED] * 2
 
 
+def test_gail_is_scored_on_its_last_checkpoints_not_its_best():
+    """A GAIL run that touches 500 at one checkpoint and sits at 100 at the others is not at expert level, and
+    not above a BC at 300."""
+    config = x.Config(cartpole_seeds=10)
+    K = config.cartpole_last_checkpoints
+    peaky = np.full((10, len(config.cartpole_episodes), K, config.cartpole_eval_episodes), 100.0)
+    peaky[:, :, -1] = 500.0
+    peaky += np.random.default_rng(0).normal(0, 5, peaky.shape)
+    output = hand_output(config, lake_gaps(config, GOOD_LAKE, n_seeds=24),
+                         returns(config, 300.0, n_seeds=10), peaky)
+    np.testing.assert_allclose(x.gail_scores(config, output.cartpole), peaky.mean((2, 3)))
+    assert verdicts(config, output)[3:5] == [NOT_SUPPORTED] * 2
+    np.testing.assert_array_equal(x.checkpoint_rounds(config), [60, 70, 80, 90, 100])
+    np.testing.assert_array_equal(x.checkpoint_rounds(SMALL), [1, 2])
+
+
+def test_an_undertrained_bc_baseline_fails_the_control():
+    output = hand_output(QUICK, lake_gaps(QUICK, GOOD_LAKE), returns(QUICK, 200.0), returns(QUICK, 490.0))
+    assert verdicts(QUICK, output)[5] == NOT_SUPPORTED
+
+
+def test_bc_that_gets_worse_with_data_is_not_supported():
+    worse = lake_gaps(QUICK, GOOD_LAKE, slope=0.3)
+    assert verdicts(QUICK, hand_output(QUICK, worse, good_bc(QUICK), returns(QUICK, 490.0)))[1] == NOT_SUPPORTED
+
+
 def test_identity_checks_fail_on_inconsistent_counts():
-    good = hand_output(QUICK, lake_gaps(QUICK, [18.0, 8.0, 20.0, 0.02, 0.5]), returns(QUICK, 200.0),
-                       returns(QUICK, 450.0))
+    good = hand_output(QUICK, lake_gaps(QUICK, GOOD_LAKE), good_bc(QUICK), returns(QUICK, 490.0))
     assert [c.verdict for c in x.checks(QUICK, good)] == [SUPPORTED] * 3
     s = good.lava_lake
     assert x.checks(QUICK, good._replace(lava_lake=s._replace(visits=s.visits + 0.01)))[0].verdict == NOT_SUPPORTED
