@@ -83,6 +83,32 @@ def test_tabular_model_from_sampled_labels(tree):
     assert float(jnp.max(jnp.abs(centred(r) - centred(tree.gold[0])))) < 0.15
 
 
+def test_tabular_fit_on_indices_is_the_one_hot_fit(tree):
+    """fit_tabular_reward (indices, O(M) a step) gives fit_reward_model's rewards and losses on one-hot
+    features, with weights and L2, and with a 2-member ensemble; 1-D integer indices only."""
+    N = tree.n_responses
+    pairs = pref.sample_response_pairs(jax.random.key(6), jnp.full((1, N), 1.0 / N), 500)
+    labels, _ = pref.label(jax.random.key(7), pref.Labeller(), *pairs.gather(tree.gold), 0)
+    weights = (jnp.arange(500) < 300).astype(jnp.float32)
+    onehot = jnp.eye(N)
+    for config in (pref.RewardModelConfig(n_steps=400, learning_rate=0.1, l2=1e-3),
+                   pref.RewardModelConfig(n_steps=300, learning_rate=0.05, ensemble_size=2)):
+        params, pair_loss = pref.fit_reward_model(
+            jax.random.key(8), config, onehot[pairs.first], onehot[pairs.second], labels, weights
+        )
+        expected = pref.predict_reward(config, params, onehot)
+        table, loss = pref.fit_tabular_reward(jax.random.key(8), config, pairs.first, pairs.second, labels, N, weights)
+        assert table.shape == (N,)
+        np.testing.assert_allclose(table, expected, atol=2e-4)
+        np.testing.assert_allclose(loss, pair_loss, rtol=1e-4)
+        assert float(jnp.std(table)) > 0.1  # it learned something
+    with pytest.raises(TypeError, match="integer"):
+        pref.fit_tabular_reward(jax.random.key(0), config, pairs.first * 1.0, pairs.second * 1.0, labels, N)
+    with pytest.raises(ValueError, match="kind"):
+        pref.fit_tabular_reward(jax.random.key(0), pref.RewardModelConfig(kind="mlp"), pairs.first, pairs.second,
+                                labels, N)
+
+
 def test_mlp_ensemble_learns_on_token_features():
     """An MLP ensemble on (counts, L, L²) features reaches within 0.03 of the Bayes accuracy."""
     task = tm.TokenTask(vocab_size=4, length=4)

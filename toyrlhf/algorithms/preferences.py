@@ -307,11 +307,59 @@ def fit_reward_model(
             f"expected features_first [M, F], features_second [M, F], prefer_first [M]; got "
             f"{features_first.shape}, {features_second.shape}, {prefer_first.shape}"
         )
-    weights = jnp.ones(M, jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
     net = config.network
+
+    def data_loss(p, w):
+        r1, r2 = net.apply(p, features_first)[..., 0], net.apply(p, features_second)[..., 0]
+        return bradley_terry_loss(r1, r2, prefer_first, w)
+
+    return _fit_bradley_terry(key, config, F, data_loss, prefer_first, weights)
+
+
+def fit_tabular_reward(
+    key: jax.Array,
+    config: RewardModelConfig,
+    first: jax.Array,
+    second: jax.Array,
+    prefer_first: jax.Array,
+    n_items: int,
+    weights: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """The tabular reward model (one free reward per item) fitted on item indices: ``(r̂ [n_items], losses)``.
+
+    The same model and fit as :func:`fit_reward_model` with ``kind="linear"`` on one-hot
+    features of ``n_items`` items (zero start, full-batch Adam, ``l2``, ensembles), but each
+    step costs ``O(M + n_items)`` instead of ``O(M · n_items)``: ``first`` and ``second`` are
+    ``[M]`` int indices (a response of prompt ``x`` is item ``x · N + y``). Returns the
+    ensemble-mean reward of every item (float32) and the loss curve.
+    """
+    instance("config", config, RewardModelConfig)
+    if config.kind != "linear":
+        raise ValueError(f"a tabular reward model needs config.kind = 'linear', got {config.kind!r}")
+    first, second = jnp.asarray(first), jnp.asarray(second)
+    prefer_first = jnp.asarray(prefer_first, jnp.float32)
+    if first.ndim != 1 or first.shape != second.shape or prefer_first.shape != first.shape:
+        raise ValueError(
+            f"expected first [M], second [M], prefer_first [M]; got {first.shape}, {second.shape}, {prefer_first.shape}"
+        )
+    if not jnp.issubdtype(first.dtype, jnp.integer) or not jnp.issubdtype(second.dtype, jnp.integer):
+        raise TypeError("first and second must be integer item indices")
+    net = Table()
+
+    def data_loss(p, w):
+        return bradley_terry_loss(net.apply(p, first)[..., 0], net.apply(p, second)[..., 0], prefer_first, w)
+
+    params, losses = _fit_bradley_terry(key, config, n_items, data_loss, prefer_first, weights)
+    return params[..., 0].mean(0), losses
+
+
+def _fit_bradley_terry(key, config: RewardModelConfig, n_features: int, data_loss, prefer_first, weights):
+    """Full-batch Adam on ``data_loss(params, weights [M])`` (a Bradley–Terry loss) plus ``l2``, per member."""
+    M = prefer_first.shape[0]
+    weights = jnp.ones(M, jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
     tx = optax.adam(config.learning_rate)
     key_init, key_boot = jax.random.split(key)
-    params = init_reward_model(key_init, config, F)
+    params = init_reward_model(key_init, config, n_features)
     if config.ensemble_size > 1:  # bootstrap: multinomial resampling weights per member
         draws = jax.random.categorical(key_boot, jnp.log(weights / weights.sum()), shape=(config.ensemble_size, M))
         member_weights = jax.vmap(lambda d: jnp.zeros(M).at[d].add(1.0))(draws).astype(jnp.float32)
@@ -320,10 +368,8 @@ def fit_reward_model(
 
     def fit_one(p, w):
         def loss_fn(p):
-            r1 = net.apply(p, features_first)[..., 0]
-            r2 = net.apply(p, features_second)[..., 0]
             penalty = sum(jnp.sum(x**2) for x in jax.tree.leaves(p))
-            return bradley_terry_loss(r1, r2, prefer_first, w) + config.l2 * penalty
+            return data_loss(p, w) + config.l2 * penalty
 
         return minimize(loss_fn, p, tx, config.n_steps)
 
