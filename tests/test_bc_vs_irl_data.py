@@ -124,7 +124,7 @@ def test_cartpole_streams_give_every_seed_its_own_first_episode():
 
 # -- the experiment on small shapes: one compute, shared by the tests below ----------------------
 
-# The settings of notebooks/bc_vs_irl.ipynb under TOYRLHF_QUICK: the notebook, run later in the same session,
+# The settings of notebooks/bc_vs_irl.ipynb with QUICK = True: the notebook, run later in the same session,
 # loads these compiled programs from the session's compilation cache instead of compiling them.
 SMALL = x.Config(n_demos=(4, 16, 64), horizon=16, n_seeds=24, irl_steps=40, gail_updates=20,
                  cartpole_episodes=(1, 2), cartpole_seeds=2, cartpole_gail_updates=2, cartpole_eval_every=1,

@@ -19,6 +19,8 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+QUICK_SWITCH = re.compile(r"^QUICK = (True|False)\b", re.MULTILINE)
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +29,11 @@ def executed_dir(tmp_path_factory):
 
 
 def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode:
-    """Run ``path`` in a fresh kernel (TOYRLHF_QUICK=1) and save the executed copy; returns it."""
+    """Run ``path`` in a fresh kernel (as committed: QUICK = True) and save the executed copy (solutions in a subfolder); returns it."""
     notebook = nbformat.read(path, as_version=4)
     # Jupyter's inline backend, as a reader's kernel has it, so figures become image outputs
     # (the suite's own MPLBACKEND=Agg would leave the executed notebooks without figures).
-    env = {"TOYRLHF_QUICK": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -43,7 +45,9 @@ def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    nbformat.write(notebook, executed_dir / path.name)
+    folder = executed_dir / "solutions" if path.parent.name == "solutions" else executed_dir
+    folder.mkdir(exist_ok=True)
+    nbformat.write(notebook, folder / path.name)
     return notebook
 
 
@@ -51,7 +55,28 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=[p.stem for p in NOTEBOOKS + SOLUTIONS])
+def test_notebook_opens_with_the_install_line_and_a_visible_quick_switch(path):
+    """A student sees how to install and how to switch to the full settings before anything runs."""
+    notebook = nbformat.read(path, as_version=4)
+    first_code = next(c for c in notebook.cells if c.cell_type == "code").source
+    assert 'pip install "toyrlhf[notebooks]"' in first_code, f"{path.name}: first code cell lacks the install line"
+    switch = QUICK_SWITCH.search(first_code)
+    assert switch, f"{path.name}: first code cell lacks a visible `QUICK = True/False` line"
+    assert switch.group(1) == "True", f"{path.name} is committed with QUICK = False (the tests run what is committed)"
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "TOYRLHF_QUICK" not in code, f"{path.name} reads TOYRLHF_QUICK instead of its QUICK switch"
+    private = re.search(r"\b\w+\._(?!replace\b|asdict\b|make\b)[a-z]\w*\(", code)  # NamedTuple's are public
+    assert not private, f"{path.name} calls a private helper: {private.group(0)}"
+
+
+def test_every_notebook_with_exercises_has_worked_solutions():
+    stems = {p.stem for p in SOLUTIONS}
+    missing = [p.name for p in NOTEBOOKS if f"{p.stem}_solutions" not in stems]
+    assert not missing, f"notebooks/solutions/ lacks worked solutions for {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=[p.stem for p in NOTEBOOKS + SOLUTIONS])
 def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, executed_dir, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     last_markdown = [c for c in notebook.cells if c.cell_type == "markdown"][-1].source.lower()
@@ -60,7 +85,8 @@ def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, executed_dir,
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors
-    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
+    if path.parent.name != "solutions":
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
 
 
 def _chromium() -> str | None:

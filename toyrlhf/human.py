@@ -34,7 +34,7 @@ Where the answers come from (``answers``):
 - a callable ``answers(i) -> answer`` for pair ``i``: e.g. a synthetic labeller
   standing in for the person (:func:`synthetic_answers` gives its answers).
 
-The last two never prompt anyone: tests and notebooks under ``TOYRLHF_QUICK=1``
+The last two never prompt anyone: tests and notebooks with ``INTERACTIVE = False``
 use them. A scripted answer that is not accepted is a bug in the caller, not a slip
 of the finger: it raises ValueError instead of re-asking.
 """
