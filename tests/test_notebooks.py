@@ -29,7 +29,7 @@ def executed_dir(tmp_path_factory):
 
 
 def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode:
-    """Run ``path`` in a fresh kernel (as committed: QUICK = True) and save the executed copy (solutions in a subfolder); returns it."""
+    """Run ``path`` in a fresh kernel (as committed: QUICK = True), save the executed copy; returns it."""
     notebook = nbformat.read(path, as_version=4)
     # Jupyter's inline backend, as a reader's kernel has it, so figures become image outputs
     # (the suite's own MPLBACKEND=Agg would leave the executed notebooks without figures).
@@ -68,6 +68,17 @@ def test_notebook_opens_with_the_install_line_and_a_visible_quick_switch(path):
     assert "TOYRLHF_QUICK" not in code, f"{path.name} reads TOYRLHF_QUICK instead of its QUICK switch"
     private = re.search(r"\b\w+\._(?!replace\b|asdict\b|make\b)[a-z]\w*\(", code)  # NamedTuple's are public
     assert not private, f"{path.name} calls a private helper: {private.group(0)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_carries_its_figures(path):
+    """A reader browsing the repository sees the figures (docs/execute_notebooks.py runs them in place)."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), f"{path.name}: run docs/execute_notebooks.py {path.stem}"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"], f"{path.name} was committed with an error"
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} is committed without its figures"
 
 
 def test_every_notebook_with_exercises_has_worked_solutions():
