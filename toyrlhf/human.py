@@ -162,6 +162,17 @@ def _check_vocabulary(vocabulary, tokens: np.ndarray) -> None:
         )
 
 
+def _token_pairs(prompt, first, second, vocabulary) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``prompt [M]``, ``first`` and ``second`` ``[M, T]`` as arrays, checked against each other and the vocabulary."""
+    prompt, first, second = np.asarray(prompt), np.asarray(first), np.asarray(second)
+    if first.ndim != 2 or second.shape != first.shape:
+        raise ValueError(f"first and second must both have shape [M, T], got {first.shape} and {second.shape}")
+    if prompt.shape != first.shape[:1] or not np.issubdtype(prompt.dtype, np.integer):
+        raise ValueError(f"prompt must be ints of shape [M] = {first.shape[:1]}, got {prompt.dtype} {prompt.shape}")
+    _check_vocabulary(vocabulary, np.concatenate([first, second]))
+    return prompt, first, second
+
+
 def label_token_pairs(
     prompt,
     first,
@@ -182,12 +193,7 @@ def label_token_pairs(
     when asking the person) prints each pair. Returns ``(prefer_first [M], count + M)``
     as :func:`toyrlhf.algorithms.preferences.label` does.
     """
-    prompt, first, second = np.asarray(prompt), np.asarray(first), np.asarray(second)
-    if first.ndim != 2 or second.shape != first.shape:
-        raise ValueError(f"first and second must both have shape [M, T], got {first.shape} and {second.shape}")
-    if prompt.shape != first.shape[:1] or not np.issubdtype(prompt.dtype, np.integer):
-        raise ValueError(f"prompt must be ints of shape [M] = {first.shape[:1]}, got {prompt.dtype} {prompt.shape}")
-    _check_vocabulary(vocabulary, np.concatenate([first, second]))
+    prompt, first, second = _token_pairs(prompt, first, second, vocabulary)
     if prompt_texts is not None and (prompt.min() < 0 or prompt.max() >= len(prompt_texts)):
         raise ValueError(
             f"prompt_texts has {len(prompt_texts)} entries, but prompts lie in [{prompt.min()}, {prompt.max()}]"
@@ -360,12 +366,7 @@ def token_pair_buttons(
     prompt, first, second, vocabulary: Sequence[str], prompt_texts: Sequence[str] | None = None, eos: bool = True
 ) -> ButtonLabeller:
     """A :class:`ButtonLabeller` for token response pairs (arguments as in :func:`label_token_pairs`)."""
-    prompt, first, second = np.asarray(prompt), np.asarray(first), np.asarray(second)
-    if first.ndim != 2 or second.shape != first.shape:
-        raise ValueError(f"first and second must both have shape [M, T], got {first.shape} and {second.shape}")
-    if prompt.shape != first.shape[:1] or not np.issubdtype(prompt.dtype, np.integer):
-        raise ValueError(f"prompt must be ints of shape [M] = {first.shape[:1]}, got {prompt.dtype} {prompt.shape}")
-    _check_vocabulary(vocabulary, np.concatenate([first, second]))
+    prompt, first, second = _token_pairs(prompt, first, second, vocabulary)
 
     def show_pair(i):
         x = prompt_texts[prompt[i]] if prompt_texts is not None else f"prompt {prompt[i]}"
