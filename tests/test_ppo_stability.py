@@ -87,7 +87,7 @@ def test_frozen_noisy_policy_is_rarely_flagged():
 
 @pytest.mark.parametrize("table", [[[2, 8], [7, 3]], [[0, 10], [5, 5]], [[4, 6], [4, 6]], [[10, 0], [3, 7]]])
 def test_one_table_interval_is_fishers_conditional_interval(table):
-    lo, hi, p_less = ps.common_odds_ratio_interval([table])
+    lo, hi, p_less = stats.common_odds_ratio_interval([table])
     ci = odds_ratio(np.array(table), kind="conditional").confidence_interval(0.95)
     assert lo == pytest.approx(ci.low, rel=1e-6, abs=1e-12)
     assert hi == pytest.approx(ci.high, rel=1e-6) if math.isfinite(ci.high) else hi == math.inf
@@ -98,7 +98,7 @@ def test_one_table_interval_is_fishers_conditional_interval(table):
 def test_two_strata_interval_by_hand():
     """Two tables [[1, 1], [1, 1]]: each a_k ∈ {0, 1, 2} with weights 1, 4, 1, so S = a_1 + a_2 has weights
     (1, 8, 18, 8, 1) ψ^S; s_obs = 2."""
-    lo, hi, p_less = ps.common_odds_ratio_interval([[[1, 1], [1, 1]]] * 2)
+    lo, hi, p_less = stats.common_odds_ratio_interval([[[1, 1], [1, 1]]] * 2)
     assert p_less == pytest.approx(27 / 36)
     w = np.array([1.0, 8, 18, 8, 1])
     upper_tail = lambda psi: (w[2:] * psi ** np.arange(2, 5)).sum() / (w * psi ** np.arange(5)).sum()  # noqa: E731
@@ -106,7 +106,7 @@ def test_two_strata_interval_by_hand():
     assert upper_tail(lo) == pytest.approx(0.025, rel=1e-6) and lower_tail(hi) == pytest.approx(0.025, rel=1e-6)
     assert lo * hi == pytest.approx(1.0, rel=1e-6)  # the symmetric table: the interval is symmetric in log ψ
     # Tables with an empty margin carry nothing: with only those, every odds ratio fits.
-    assert ps.common_odds_ratio_interval([[[0, 10], [0, 10]], [[10, 0], [10, 0]]]) == (0.0, math.inf, 1.0)
+    assert stats.common_odds_ratio_interval([[[0, 10], [0, 10]], [[10, 0], [10, 0]]]) == (0.0, math.inf, 1.0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_tuning_uses_the_tuning_seeds_only():
 def test_clip_collapses_in_one_stratum_only_are_not_pooled_away():
     one = lambda i, s: COLLAPSE if i == 2 and s >= 2 and s < 9 else RISE  # noqa: E731
     c = found(runs_of({"PPO": lambda i, s: RISE, "PPO no clip": one}))["clip"]
-    lo, hi, _ = ps.common_odds_ratio_interval([[[0, 10], [7, 3]]])
+    lo, hi, _ = stats.common_odds_ratio_interval([[[0, 10], [7, 3]]])
     assert c.interval == pytest.approx((lo, hi)) and c.verdict == SUPPORTED and "(1 informative)" in c.detail
 
 

@@ -66,12 +66,12 @@ def test_km_median_is_the_kaplan_meier_median_of_stats():
 
 def test_median_interval_is_the_binomial_order_statistic_interval():
     t = np.arange(1, 11) * 16.0  # n = 10: Pr(Bin(10, 1/2) <= 1) = 11/1024 <= 0.025 < Pr(<= 2): [t_(2), t_(9)]
-    assert sad.median_interval(t) == (32.0, 144.0)
-    assert sad.median_interval(np.r_[t[:7], [np.inf] * 3]) == (32.0, np.inf)  # t_(9) is censored: beyond the budget
-    assert sad.median_interval(t[:5]) == (0.0, np.inf)  # 5 runs: 2 * 2^-5 > 0.05, no order statistic will do
+    assert stats.median_interval(t) == (32.0, 144.0)
+    assert stats.median_interval(np.r_[t[:7], [np.inf] * 3]) == (32.0, np.inf)  # t_(9) is censored: beyond the budget
+    assert stats.median_interval(t[:5]) == (0.0, np.inf)  # 5 runs: 2 * 2^-5 > 0.05, no order statistic will do
     rng = np.random.default_rng(0)
     draws = rng.exponential(1.0, (4000, 10))
-    covered = np.mean([lo <= np.log(2) <= hi for lo, hi in map(sad.median_interval, draws)])
+    covered = np.mean([lo <= np.log(2) <= hi for lo, hi in map(stats.median_interval, draws)])
     assert covered == pytest.approx(1 - 2 * 11 / 1024, abs=0.01)
 
 

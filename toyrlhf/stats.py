@@ -15,7 +15,10 @@ Which interval for which outcome (the evidence rules of ``DESIGN.md``):
 - counts: :func:`proportion_interval` (Clopper–Pearson), :func:`fisher_exact`,
   :func:`sign_test` (ties excluded), :func:`cochran_mantel_haenszel` (a
   stratified test instead of pooling over learning rates);
-- times to an event with censoring: :func:`kaplan_meier_median`.
+- the exact conditional interval of a common odds ratio over strata:
+  :func:`common_odds_ratio_interval`;
+- times to an event with censoring: :func:`kaplan_meier_median`, and the
+  distribution-free :func:`median_interval` of censored times.
 
 Every function takes plain arrays and returns floats, so criteria stay readable.
 """
@@ -26,6 +29,8 @@ import math
 import warnings
 
 import numpy as np
+from scipy import optimize as _optimize
+from scipy import special as _special
 from scipy import stats as _stats
 
 MIN_BOOTSTRAP = 8
@@ -148,11 +153,9 @@ def cochran_mantel_haenszel(tables) -> tuple[float, float]:
     per stratum is not enough: strata are combined by Mantel–Haenszel). Strata with
     an empty row or column carry no information and are skipped.
     """
-    tables = np.asarray(tables, dtype=np.float64)
-    keep = [t for t in tables if t.sum(0).min() > 0 and t.sum(1).min() > 0]
-    if not keep:
+    t = informative_strata(tables).astype(np.float64)
+    if t.shape[0] == 0:
         return math.nan, 1.0
-    t = np.stack(keep)
     n = t.sum((1, 2))
     a, b, c, d = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1]
     expected = (a + b) * (a + c) / n
@@ -206,3 +209,85 @@ def kaplan_meier_median(times, observed, level: float = 0.95) -> tuple[float, fl
         return float(sf.quantiles[below[0]]) if below.size else math.inf
 
     return crossing(sf.probabilities), crossing(band.low.probabilities), crossing(band.high.probabilities)
+
+
+def informative_strata(tables) -> np.ndarray:
+    """The ``[K, 2, 2]`` tables whose rows and columns are all non-empty (the others carry no information)."""
+    tables = np.asarray(tables, dtype=np.int64).reshape(-1, 2, 2)
+    keep = (tables.sum(1).min(-1) > 0) & (tables.sum(2).min(-1) > 0)
+    return tables[keep]
+
+
+def _conditional_distribution(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Support and log-weights of ``S = Σ_k a_k`` given every table's margins, at odds ratio 1.
+
+    Given its margins, ``a_k`` has weights ``C(n1_k, a) C(n2_k, m1_k − a) ψ^a`` (Fisher's
+    noncentral hypergeometric); the strata are independent, so ``S``'s weights are the
+    convolution of theirs.
+    """
+    support, log_w = np.array([0]), np.array([0.0])
+    for (a, b), (c, d) in tables:
+        n1, n2, m1 = a + b, c + d, a + c
+        x = np.arange(max(0, m1 - n2), min(n1, m1) + 1)
+        lw = (_special.gammaln(n1 + 1) - _special.gammaln(x + 1) - _special.gammaln(n1 - x + 1)
+              + _special.gammaln(n2 + 1) - _special.gammaln(m1 - x + 1) - _special.gammaln(n2 - m1 + x + 1))
+        conv = np.convolve(np.exp(log_w - log_w.max()), np.exp(lw - lw.max()))
+        with np.errstate(divide="ignore"):
+            log_w = np.log(conv) + log_w.max() + lw.max()
+        support = np.arange(support[0] + x[0], support[0] + x[0] + conv.size)
+    return support, log_w
+
+
+def common_odds_ratio_interval(tables, level: float = 0.95) -> tuple[float, float, float]:
+    """Exact conditional interval of a common odds ratio over ``[K, 2, 2]`` tables: ``(lo, hi, p_less)``.
+
+    Each table is ``[[a, b], [c, d]]`` (row 1: events, non-events of group 1; row 2 of
+    group 2); the odds ratio is ``ad / bc``. The interval inverts the exact test of
+    ``S = Σ_k a_k`` given every table's margins (Gart 1970; the interval of R's
+    ``mantelhaen.test(exact = TRUE)``; one table gives Fisher's conditional interval):
+    ``lo`` solves ``Pr(S ≥ s_obs; ψ) = (1 − level)/2``, ``hi`` solves
+    ``Pr(S ≤ s_obs; ψ) = (1 − level)/2``, with ``lo = 0`` (``hi = ∞``) when ``s_obs`` is
+    the smallest (largest) possible value. ``p_less = Pr(S ≤ s_obs; ψ = 1)`` is the exact
+    one-sided p-value of "group 1's odds are lower". Tables with an empty row or column
+    carry no information; with none left every odds ratio fits: ``(0, inf, 1.0)``.
+    """
+    kept = informative_strata(tables)
+    if kept.shape[0] == 0:
+        return 0.0, math.inf, 1.0
+    support, log_w = _conditional_distribution(kept)
+    s_obs = int(kept[:, 0, 0].sum())
+    tail = (1.0 - level) / 2
+
+    def log_prob(log_psi: float, upper: bool) -> float:
+        z = log_w + support * log_psi
+        chosen = support >= s_obs if upper else support <= s_obs
+        return float(_special.logsumexp(z[chosen]) - _special.logsumexp(z))
+
+    def solve(upper: bool) -> float:
+        f = lambda log_psi: log_prob(log_psi, upper) - math.log(tail)  # noqa: E731
+        lo_b, hi_b = -1.0, 1.0
+        while f(lo_b) * f(hi_b) > 0 and hi_b < 1e3:
+            lo_b, hi_b = 2 * lo_b, 2 * hi_b
+        return math.exp(_optimize.brentq(f, lo_b, hi_b, xtol=1e-12))
+
+    lo = 0.0 if s_obs == support[0] else solve(upper=True)
+    hi = math.inf if s_obs == support[-1] else solve(upper=False)
+    return lo, hi, math.exp(log_prob(0.0, upper=False))
+
+
+def median_interval(times, level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval ``[t_(k), t_(n−k+1)]`` of the median of censored ``times [n]`` (``inf``: censored).
+
+    ``k`` is the largest order with ``Pr(Binomial(n, 1/2) ≤ k − 1) ≤ (1 − level)/2``, so the interval covers
+    the median with probability at least ``level`` whatever the distribution. With one common censoring
+    time the order statistics up to the number of solved runs are observed and the others are beyond the
+    budget (``inf``), so the interval stays exact. Fewer than 6 runs cannot give 95%: ``(0, inf)``.
+    """
+    t = np.sort(np.asarray(times, np.float64).ravel())
+    n = t.size
+    k = int(_stats.binom.ppf((1 - level) / 2, n, 0.5))  # Pr(B <= k) >= tail: the largest safe order is k
+    if _stats.binom.cdf(k, n, 0.5) > (1 - level) / 2:
+        k -= 1
+    if k < 0:
+        return 0.0, math.inf
+    return float(t[k]), float(t[n - k - 1])

@@ -64,7 +64,7 @@ Criteria, per task:
 - finding: clipping stabilises PPO: PPO vs PPO no clip, P(collapse | reached) on the
   evaluation seeds, one 2x2 table per learning rate of the shared grid, common odds
   ratio with the exact conditional interval of the stratified test
-  (:func:`common_odds_ratio_interval`) below 1;
+  (:func:`toyrlhf.stats.common_odds_ratio_interval`) below 1;
 - control: the detector's false-collapse rate on the frozen policies that reached (all
   methods, rates and seeds of the task): its Clopper–Pearson 95% interval within [0, 0.05].
 
@@ -98,8 +98,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import optimize as _optimize
-from scipy import special as _special
 
 from toyrlhf import stats, tabular
 from toyrlhf.algorithms import dqn, ppo, td
@@ -506,70 +504,6 @@ def detect(config: Config, evaluations, optimum: float) -> Collapse:
     """:func:`detect_collapse` with the config's definitions."""
     return detect_collapse(evaluations, optimum, config.reach_fraction, config.collapse_fraction,
                            config.smooth_window, config.collapse_patience)
-
-
-def _informative(tables: np.ndarray) -> np.ndarray:
-    """The ``[K, 2, 2]`` tables whose rows and columns are all non-empty (the others carry no information)."""
-    tables = np.asarray(tables, dtype=np.int64).reshape(-1, 2, 2)
-    keep = (tables.sum(1).min(-1) > 0) & (tables.sum(2).min(-1) > 0)
-    return tables[keep]
-
-
-def _conditional_distribution(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Support and log-weights of ``S = Σ_k a_k`` given every table's margins, at odds ratio 1.
-
-    Given its margins, ``a_k`` has weights ``C(n1_k, a) C(n2_k, m1_k − a) ψ^a`` (Fisher's
-    noncentral hypergeometric); the strata are independent, so ``S``'s weights are the
-    convolution of theirs.
-    """
-    support, log_w = np.array([0]), np.array([0.0])
-    for (a, b), (c, d) in tables:
-        n1, n2, m1 = a + b, c + d, a + c
-        x = np.arange(max(0, m1 - n2), min(n1, m1) + 1)
-        lw = (_special.gammaln(n1 + 1) - _special.gammaln(x + 1) - _special.gammaln(n1 - x + 1)
-              + _special.gammaln(n2 + 1) - _special.gammaln(m1 - x + 1) - _special.gammaln(n2 - m1 + x + 1))
-        conv = np.convolve(np.exp(log_w - log_w.max()), np.exp(lw - lw.max()))
-        with np.errstate(divide="ignore"):
-            log_w = np.log(conv) + log_w.max() + lw.max()
-        support = np.arange(support[0] + x[0], support[0] + x[0] + conv.size)
-    return support, log_w
-
-
-def common_odds_ratio_interval(tables, level: float = 0.95) -> tuple[float, float, float]:
-    """Exact conditional interval of a common odds ratio over ``[K, 2, 2]`` tables: ``(lo, hi, p_less)``.
-
-    Each table is ``[[a, b], [c, d]]`` (row 1: events, non-events of group 1; row 2 of
-    group 2); the odds ratio is ``ad / bc``. The interval inverts the exact test of
-    ``S = Σ_k a_k`` given every table's margins (Gart 1970; the interval of R's
-    ``mantelhaen.test(exact = TRUE)``; one table gives Fisher's conditional interval):
-    ``lo`` solves ``Pr(S ≥ s_obs; ψ) = (1 − level)/2``, ``hi`` solves
-    ``Pr(S ≤ s_obs; ψ) = (1 − level)/2``, with ``lo = 0`` (``hi = ∞``) when ``s_obs`` is
-    the smallest (largest) possible value. ``p_less = Pr(S ≤ s_obs; ψ = 1)`` is the exact
-    one-sided p-value of "group 1's odds are lower". Tables with an empty row or column
-    carry no information; with none left every odds ratio fits: ``(0, inf, 1.0)``.
-    """
-    kept = _informative(tables)
-    if kept.shape[0] == 0:
-        return 0.0, math.inf, 1.0
-    support, log_w = _conditional_distribution(kept)
-    s_obs = int(kept[:, 0, 0].sum())
-    tail = (1.0 - level) / 2
-
-    def log_prob(log_psi: float, upper: bool) -> float:
-        z = log_w + support * log_psi
-        chosen = support >= s_obs if upper else support <= s_obs
-        return float(_special.logsumexp(z[chosen]) - _special.logsumexp(z))
-
-    def solve(upper: bool) -> float:
-        f = lambda log_psi: log_prob(log_psi, upper) - math.log(tail)  # noqa: E731
-        lo_b, hi_b = -1.0, 1.0
-        while f(lo_b) * f(hi_b) > 0 and hi_b < 1e3:
-            lo_b, hi_b = 2 * lo_b, 2 * hi_b
-        return math.exp(_optimize.brentq(f, lo_b, hi_b, xtol=1e-12))
-
-    lo = 0.0 if s_obs == support[0] else solve(upper=True)
-    hi = math.inf if s_obs == support[-1] else solve(upper=False)
-    return lo, hi, math.exp(log_prob(0.0, upper=False))
 
 
 def reach_collapse_table(config: Config, first: MethodRuns, second: MethodRuns, optimum: float,
@@ -1094,7 +1028,7 @@ def tuned_criterion(config: Config, runs: TaskRuns, task: str) -> Criterion:
     p, d = method_runs(runs, "PPO"), method_runs(runs, "DQN")
     i_p, i_d = tuned_rate(config, p), tuned_rate(config, d)
     table = reach_collapse_table(config, p, d, optimum, i_p, i_d)
-    lo, hi, p_less = common_odds_ratio_interval(table[None], 1 - ALPHA)
+    lo, hi, p_less = stats.common_odds_ratio_interval(table[None], 1 - ALPHA)
     return Criterion(
         f"{task}: PPO collapses less often than DQN once reached, each at its own tuned learning rate (odds ratio of "
         "collapse given reach, PPO / DQN, < 1)",
@@ -1122,7 +1056,7 @@ def clip_criterion(config: Config, runs: TaskRuns, task: str) -> Criterion:
     """Clipping stabilises PPO: stratified by learning rate, P(collapse | reached), exact interval."""
     tables = clip_tables(config, runs)
     odds, p_cmh = stats.cochran_mantel_haenszel(tables)
-    lo, hi, p_less = common_odds_ratio_interval(tables, 1 - ALPHA)
+    lo, hi, p_less = stats.common_odds_ratio_interval(tables, 1 - ALPHA)
     return Criterion(
         f"{task}: clipping stabilises PPO: PPO collapses less often than PPO no clip once reached (common odds ratio "
         "of collapse given reach, stratified by learning rate, < 1)",
@@ -1130,8 +1064,9 @@ def clip_criterion(config: Config, runs: TaskRuns, task: str) -> Criterion:
         (lo, hi),
         (0.0, 1.0),
         "finding",
-        f"evaluation seeds; Mantel–Haenszel odds ratio over {len(tables)} rates ({_informative(tables).shape[0]} "
-        f"informative), exact conditional 95% interval; PPO {int(tables[:, 0, 0].sum())} collapsed of "
+        f"evaluation seeds; Mantel–Haenszel odds ratio over {len(tables)} rates "
+        f"({stats.informative_strata(tables).shape[0]} informative), exact conditional 95% interval; "
+        f"PPO {int(tables[:, 0, 0].sum())} collapsed of "
         f"{int(tables[:, 0].sum())} that reached, PPO no clip {int(tables[:, 1, 0].sum())} of "
         f"{int(tables[:, 1].sum())}; exact one-sided p (PPO lower) = {p_less:.3g}, CMH two-sided p = {p_cmh:.3g}",
         "more evaluation seeds, or no collapse to compare",

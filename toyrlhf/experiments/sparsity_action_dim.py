@@ -62,7 +62,7 @@ progress first reaches ``solve_fraction``; a run that never does is right-censor
 at its cell's budget. Medians are Kaplan–Meier medians (all runs of a cell share
 one budget, so it is the smallest time by which half the runs have solved, ∞ when
 fewer than half do), with the distribution-free order-statistic interval
-(:func:`median_interval`).
+(:func:`toyrlhf.stats.median_interval`).
 
 Compilation: one program per method for every cell, reward and seed. Every cell is
 padded to the largest vocabulary ``V_max`` and the largest length ``T_max``:
@@ -509,34 +509,13 @@ def km_median(steps, solved) -> float:
     steps, solved = np.asarray(steps, dtype=np.float64).ravel(), np.asarray(solved, dtype=bool).ravel()
     if steps.shape != solved.shape or steps.size == 0:
         raise ValueError(f"steps and solved must be non-empty and of equal size, got {steps.shape}, {solved.shape}")
-    return float(np.sort(censored_times(steps, solved))[math.ceil(steps.size / 2) - 1])
+    return float(seed_medians(censored_times(steps, solved)))
 
 
 def seed_medians(times, axis: int = -1) -> np.ndarray:
     """Kaplan–Meier medians of censored times (``inf``: censored) over ``axis`` (the seeds)."""
     times = np.sort(np.asarray(times, dtype=np.float64), axis=axis)
     return np.take(times, math.ceil(times.shape[axis] / 2) - 1, axis=axis)
-
-
-def median_interval(times, level: float = 1 - ALPHA) -> tuple[float, float]:
-    """Distribution-free interval ``[t_(k), t_(n−k+1)]`` of the median of censored ``times [n]`` (``inf``: censored).
-
-    ``k`` is the largest order with ``Pr(Binomial(n, 1/2) ≤ k − 1) ≤ (1 − level)/2``, so the interval covers
-    the median with probability at least ``level`` whatever the distribution. With one common censoring
-    time the order statistics up to the number of solved runs are observed and the others are beyond the
-    budget (``inf``), so the interval stays exact. Fewer than 6 runs cannot give 95%: ``(0, inf)``.
-    (A local helper: :mod:`toyrlhf.stats` has none for the median under censoring.)
-    """
-    from scipy import stats as _stats
-
-    t = np.sort(np.asarray(times, np.float64).ravel())
-    n = t.size
-    k = int(_stats.binom.ppf((1 - level) / 2, n, 0.5))  # Pr(B <= k) >= tail: the largest safe order is k
-    if _stats.binom.cdf(k, n, 0.5) > (1 - level) / 2:
-        k -= 1
-    if k < 0:
-        return 0.0, math.inf
-    return float(t[k]), float(t[n - k - 1])
 
 
 # ------------------------------------------------------------------------------------------
@@ -929,7 +908,7 @@ def cell_medians(config: Config, output: Output) -> tuple[np.ndarray, np.ndarray
     medians = seed_medians(times)
     intervals = np.zeros((*medians.shape, 2))
     for idx in np.ndindex(medians.shape):
-        intervals[idx] = median_interval(times[idx])
+        intervals[idx] = stats.median_interval(times[idx], 1 - ALPHA)
     return medians, intervals
 
 
