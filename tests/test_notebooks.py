@@ -5,7 +5,6 @@ The notebooks are executed once: each test below saves its executed copy into a 
 the site is built from those copies (the last test of this file; a notebook not yet run is run then).
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,40 +14,14 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
+from notebook_runs import NOTEBOOKS, ROOT, SOLUTIONS, check_runs_and_ends_with_exercises, execute
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 QUICK_SWITCH = re.compile(r"^QUICK = (True|False)\b", re.MULTILINE)
 
 
 @pytest.fixture(scope="session")
 def executed_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("executed-notebooks")
-
-
-def execute(path: Path, executed_dir: Path, work: Path) -> nbformat.NotebookNode:
-    """Run ``path`` in a fresh kernel (as committed: QUICK = True), save the executed copy; returns it."""
-    notebook = nbformat.read(path, as_version=4)
-    # Jupyter's inline backend, as a reader's kernel has it, so figures become image outputs
-    # (the suite's own MPLBACKEND=Agg would leave the executed notebooks without figures).
-    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        resources = {"metadata": {"path": str(work)}}
-        NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    folder = executed_dir / "solutions" if path.parent.name == "solutions" else executed_dir
-    folder.mkdir(exist_ok=True)
-    nbformat.write(notebook, folder / path.name)
-    return notebook
 
 
 def test_there_are_notebooks():
@@ -87,17 +60,9 @@ def test_every_notebook_with_exercises_has_worked_solutions():
     assert not missing, f"notebooks/solutions/ lacks worked solutions for {missing}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=[p.stem for p in NOTEBOOKS + SOLUTIONS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom_and_ends_with_exercises(path, executed_dir, tmp_path):
-    notebook = nbformat.read(path, as_version=4)
-    last_markdown = [c for c in notebook.cells if c.cell_type == "markdown"][-1].source.lower()
-    assert "exercise" in last_markdown or "question" in last_markdown, f"{path.name} must end with exercises"
-    notebook = execute(path, executed_dir, tmp_path)
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    errors = [o for o in outputs if o.output_type == "error"]
-    assert not errors
-    if path.parent.name != "solutions":
-        assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
+    check_runs_and_ends_with_exercises(path, executed_dir, tmp_path)
 
 
 def _chromium() -> str | None:
