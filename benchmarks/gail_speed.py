@@ -33,7 +33,11 @@ for toyrlhf, the discriminator's rollouts).
   absorbing-state bias), SB3 PPO (batch 64, lr 4e-4, γ 0.95, 5 epochs,
   ``ent_coef`` 0), ``BasicRewardNet`` with ``RunningNorm``, demo batch 1024,
   replay 512, 8 discriminator updates per round; one round = 16,384 env steps =
-  one chunk. The run stops at the first evaluation >= 450 or at its wall budget.
+  one chunk. The run stops at the first evaluation >= 450 or after the 800,000
+  env steps imitation's documentation gives its example to match the expert
+  (a 30-minute wall cap guards against a stuck run). Earlier versions of this
+  benchmark stopped imitation after 300 s of wall time instead, which left
+  the ratio only bounded.
 
 Results go to ``benchmarks/results/gail_speed.{json,md}``.
 """
@@ -56,6 +60,9 @@ RESULTS = HERE / "results"
 DEMOS = RESULTS / "gail_cartpole_expert16.npz"
 TRANSITIONS = HERE / ".peers" / "gail_cartpole_expert16_transitions.npz"
 TARGET = 450.0
+# imitation's GAIL example (docs/algorithms/gail.rst) trains 20,000 steps with the comment "Train for
+# 800_000 steps to match expert": the budget its own documentation gives for expert level.
+IMITATION_DOCUMENTED_STEPS = 800_000
 EVAL_EPISODES = 10
 
 
@@ -104,7 +111,7 @@ def worker_toyrlhf(seed: int, max_rounds: int, chunk: int) -> dict:
             "final_return": history[-1]["mean_return"], "history": history}
 
 
-def worker_imitation(seed: int, budget_s: float) -> dict:
+def worker_imitation(seed: int, budget_steps: int, cap_s: float) -> dict:
     t0 = time.perf_counter()
     import gymnasium as gym
     import numpy as np
@@ -152,7 +159,7 @@ def worker_imitation(seed: int, budget_s: float) -> dict:
         return float(np.mean(returns))
 
     eval_s, history, solved, env_steps = 0.0, [], False, 0
-    while time.perf_counter() - t_start < budget_s:
+    while env_steps < budget_steps and time.perf_counter() - t_start < cap_s:
         trainer.train(round_steps)
         env_steps += round_steps
         t_eval = time.perf_counter()
@@ -164,7 +171,8 @@ def worker_imitation(seed: int, budget_s: float) -> dict:
             break
     wall = time.perf_counter() - t_start
     return {"library": "imitation", "seed": seed, "solved": solved, "wall_s": wall, "train_wall_s": wall - eval_s,
-            "compile_s": 0.0, "env_steps": env_steps, "import_s": t_start - t0, "budget_s": budget_s,
+            "compile_s": 0.0, "env_steps": env_steps, "import_s": t_start - t0,
+            "budget_steps": budget_steps, "cap_s": cap_s,
             "final_return": history[-1]["mean_return"] if history else None, "history": history,
             "versions": {"torch": torch.__version__, "gymnasium": gym.__version__}}
 
@@ -214,23 +222,25 @@ def median(rows, key):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed each, 120 s imitation budget")
+    parser.add_argument("--quick", action="store_true", help="1 seed each, imitation budget 65,536 env steps")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--imitation-seeds", type=int, default=2)
-    parser.add_argument("--imitation-budget", type=float, default=300.0, help="wall seconds per imitation run")
+    parser.add_argument("--imitation-seeds", type=int, default=3)
+    parser.add_argument("--imitation-budget", type=int, default=IMITATION_DOCUMENTED_STEPS,
+                        help="env steps per imitation run (default: its documentation's 800,000)")
+    parser.add_argument("--imitation-cap", type=float, default=1800.0, help="wall seconds per imitation run, at most")
     parser.add_argument("--no-imitation", action="store_true")
     args = parser.parse_args()
     seeds, imitation_seeds, budget = args.seeds, args.imitation_seeds, args.imitation_budget
     if args.quick:
-        seeds, imitation_seeds, budget = 1, 1, 120.0
+        seeds, imitation_seeds, budget = 1, 1, 4 * 16_384
 
     data = make_demonstrations()
     ours = [run_worker("toyrlhf", sys.executable, seed=s, max_rounds=150, chunk=10) for s in range(seeds)]
     peer = []
     if not args.no_imitation:
         if IMITATION_PYTHON.exists():
-            peer = [run_worker("imitation", str(IMITATION_PYTHON), seed=s, budget_s=budget)
-                    for s in range(imitation_seeds)]
+            peer = [run_worker("imitation", str(IMITATION_PYTHON), seed=s, budget_steps=budget,
+                               cap_s=args.imitation_cap) for s in range(imitation_seeds)]
         else:
             peer = [{"library": "imitation", "error": f"{IMITATION_PYTHON} missing: bash benchmarks/setup_peers.sh "
                                                          "imitation"}]
@@ -280,8 +290,8 @@ def summary_markdown(results: dict) -> str:
     if "speedup_wall" in s:
         bound = " (lower bound: imitation did not always reach the target within its budget)" \
             if s["speedup_is_lower_bound"] else ""
-        lines += ["", f"Wall-time ratio imitation / toyrlhf: {s['speedup_wall']:.1f}x{bound}; target >= 10x: "
-                  f"{'met' if s['speedup_wall'] >= 10 else 'NOT met'}."]
+        lines += ["", f"Wall-time ratio imitation / toyrlhf: {s['speedup_wall']:.1f}x{bound}; target >= 30x: "
+                  f"{'met' if s['speedup_wall'] >= 30 else 'NOT met'}."]
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,9 @@ medians over repeats. What is measured:
    CartPole) at the same settings, (a) with its in-training evaluator replaced
    by a no-op, so it does the same work as toyrlhf, and (b) as shipped, which
    evaluates 128 episodes every 4,096 steps inside the compiled program.
+   The ceiling: "env only", a jitted uniform-random policy stepping the same
+   envs for as many steps (no network, no update); PPO's fraction of its env
+   steps per second is the headroom left.
 2. **Time to solve** CartPole in Gymnasium: train in chunks of updates, and
    after each chunk evaluate the greedy policy in ``gymnasium.make("CartPole-v1")``
    (10 episodes, via :func:`toyrlhf.envs.in_gymnasium.evaluate_in_gymnasium`).
@@ -90,6 +93,39 @@ def worker_toyrlhf_throughput(seeds: int) -> dict:
     (_, metrics), result = _timed_compile_and_run(train, (keys,), steps)
     raise_if_nonfinite(metrics.nonfinite)
     return {**result, "final_train_return": float(metrics.episode_return[:, -1].mean())}
+
+
+def worker_env_limit(seeds: int) -> dict:
+    """The ceiling PPO's throughput is measured against: a jitted uniform-random policy stepping the same
+    16 CartPole envs for the same number of steps per seed (explicit auto-reset, as PPO's rollout does),
+    with no network, no gradients and no minibatches."""
+    import jax
+    import jax.numpy as jnp
+
+    import toyrlhf  # noqa: F401
+    from toyrlhf.envs.cartpole import CartPole
+    from toyrlhf.envs.functional import reset_if_done
+
+    env, params = CartPole(), CartPole().default_params()
+    n_envs, n_total = MATCHED["n_envs"], MATCHED["n_updates"] * MATCHED["n_steps"]
+
+    def one_seed(key):
+        obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, n_envs), params)
+
+        def step(carry, key):
+            obs, state = carry
+            k_act, k_reset = jax.random.split(key)
+            action = jax.random.randint(k_act, (n_envs,), 0, env.n_actions)
+            out = jax.vmap(env.step, (None, 0, 0, None))(key, state, action, params)
+            nxt = jax.vmap(reset_if_done, (None, 0, 0, None))(env, jax.random.split(k_reset, n_envs), out, params)
+            return nxt, out.reward.sum() + 0.0 * jnp.sum(obs)
+
+        _, rewards = jax.lax.scan(step, (obs, state), jax.random.split(key, n_total))
+        return rewards.sum()
+
+    keys = jax.random.split(jax.random.key(0), seeds)
+    _, result = _timed_compile_and_run(jax.vmap(one_seed), (keys,), seeds * n_envs * n_total)
+    return result
 
 
 def worker_rejax_throughput(seeds: int, as_shipped: bool) -> dict:
@@ -186,6 +222,7 @@ def worker_gridworld(seeds: int) -> dict:
 WORKERS = {
     "toyrlhf_throughput": worker_toyrlhf_throughput,
     "rejax_throughput": worker_rejax_throughput,
+    "env_limit": worker_env_limit,
     "time_to_solve": worker_time_to_solve,
     "gridworld": worker_gridworld,
 }
@@ -249,6 +286,7 @@ def main() -> None:
     for _ in range(repeats):
         for seeds in (1, 4):
             rows.setdefault(f"toyrlhf/{seeds}", []).append(run_worker("toyrlhf_throughput", seeds=seeds))
+            rows.setdefault(f"env only (random policy)/{seeds}", []).append(run_worker("env_limit", seeds=seeds))
             if peers:
                 rows.setdefault(f"rejax/{seeds}", []).append(
                     run_worker("rejax_throughput", peers, seeds=seeds, as_shipped=False))
@@ -258,6 +296,9 @@ def main() -> None:
     throughput = {name: {k: median(r, k) for k in ("compile_s", "compile_cpu_s", "run_s", "steps_per_s")}
                   for name, r in rows.items()}
     results["throughput"] = {"median": throughput, "all": rows}
+    results["throughput"]["fraction_of_env_limit"] = {
+        f"{seeds} seed(s)": throughput[f"toyrlhf/{seeds}"]["steps_per_s"]
+        / throughput[f"env only (random policy)/{seeds}"]["steps_per_s"] for seeds in (1, 4)}
     for name, m in throughput.items():
         print(f"  {name:22s} compile {m['compile_s']:6.2f} s (CPU {m['compile_cpu_s']:5.2f} s)  run {m['run_s']:5.2f} s"
               f"  {m['steps_per_s']:10,.0f} env steps/s", flush=True)
@@ -358,6 +399,9 @@ def summary_markdown(results: dict) -> str:
                      f" | {m['steps_per_s']:,.0f} |")
     for name, r in results["throughput"].get("ratios_toyrlhf_over_rejax", {}).items():
         lines.append(f"\ntoyrlhf / rejax, {name}: " + ", ".join(f"{k} = {v:.2f}" for k, v in r.items()))
+    for name, f in results["throughput"].get("fraction_of_env_limit", {}).items():
+        lines.append(f"\ntoyrlhf PPO / env only (a jitted random policy stepping the same envs), {name}: "
+                     f"{f:.2f} of the env-only steps per second")
     t = results["time_to_solve"]
     lines += ["", "## Time to mean return >= 475 in Gymnasium's CartPole-v1", ""]
     for i, (r, w) in enumerate(zip(t["single_seeds"], t["single_total_wall_s"], strict=True)):

@@ -2,8 +2,12 @@
 
 Each run is a fresh process with its own output folder; both share one new
 compilation cache folder, so the first pays every compilation and the second
-loads what the first stored. Per experiment, compile and run seconds and the
-number of compiled programs are read from the JSON each run wrote.
+loads what the first stored. Per experiment, the JSON each run wrote gives
+tracing, compile and run seconds of its compiled programs, the time its
+``compute`` spent outside them (eager analysis, NumPy), the statistics of the
+criteria, the figure, and the number of compiled programs. Earlier
+measurements below the line "## Earlier measurements" of the results file are
+kept.
 
     .venv/bin/python benchmarks/reproduce_time.py            # writes benchmarks/results/reproduce_time.{json,md}
     .venv/bin/python benchmarks/reproduce_time.py --only compounding-error-exact
@@ -21,6 +25,21 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+KEYS = ("trace_s", "compile_s", "run_s", "host_s", "compute_s", "judge_s", "plot_s", "wall_s", "n_compiles")
+EARLIER = "## Earlier measurements"
+
+
+def _row(name: str, t: dict) -> str:
+    def f(key):
+        v = t.get(key)
+        return "–" if v is None else f"{v:.1f}"
+
+    outside = None
+    if t.get("compute_s") is not None:
+        outside = t["compute_s"] - sum(t.get(k) or 0.0 for k in ("trace_s", "compile_s", "run_s", "host_s"))
+    return (f"| {name} | {f('trace_s')} | {f('compile_s')} | {f('run_s')} | {f('host_s')} | "
+            f"{'–' if outside is None else f'{outside:.1f}'} | {f('judge_s')} | {f('plot_s')} | {f('wall_s')} | "
+            f"{t.get('n_compiles', '–')} |")
 
 
 def run_once(out: Path, cache: Path, only: list[str]) -> dict:
@@ -37,7 +56,7 @@ def run_once(out: Path, cache: Path, only: list[str]) -> dict:
     for path in sorted((out / "quick").glob("*.json")):
         data = json.loads(path.read_text())
         t = data["timings"]
-        experiments[data["name"]] = {k: t.get(k) for k in ("compile_s", "run_s", "host_s", "wall_s", "n_compiles")}
+        experiments[data["name"]] = {k: t.get(k) for k in KEYS}
     return {"wall_s": wall, "exit_codes": codes, "experiments": experiments}
 
 
@@ -52,26 +71,36 @@ def main() -> None:
     result = {"cold": cold, "warm": warm, "cpus": os.cpu_count(), "load_average": os.getloadavg()}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "reproduce_time.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = HERE / "results" / "reproduce_time.md"
+    earlier = md.read_text().split(EARLIER, 1)[1] if md.exists() and EARLIER in md.read_text() else ""
+    columns = ("experiment", "trace s", "compile s", "run s", "host s", "outside s", "judge s", "plot s", "wall s",
+               "programs")
+    header = "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
     lines = [
         "# `toyrlhf reproduce --quick`: cold and warm",
         "",
         f"Measured by `benchmarks/reproduce_time.py` on {os.cpu_count()} CPUs "
-        f"(load average {os.getloadavg()[0]:.1f} at the end).",
+        f"(load average {os.getloadavg()[0]:.1f} at the end), {time.strftime('%Y-%m-%d')}.",
         "",
         f"- cold (empty compilation cache): {cold['wall_s']:.0f} s wall",
         f"- warm (second run, cache filled by the first): {warm['wall_s']:.0f} s wall",
         "",
-        "| experiment | cold compile s | cold run s | programs | warm compile s | warm run s |",
-        "|---|---|---|---|---|---|",
+        "\"outside\" is what an experiment's `compute` spent outside its compiled programs (eager analysis,",
+        "NumPy); \"judge\" the statistics of its criteria; \"plot\" its figure.",
+        "",
+        "Cold:",
+        "",
+        header,
+        *[_row(name, t) for name, t in cold["experiments"].items()],
+        "",
+        "Warm:",
+        "",
+        header,
+        *[_row(name, t) for name, t in warm["experiments"].items()],
     ]
-    for name, c in cold["experiments"].items():
-        w = warm["experiments"].get(name, {})
-        lines.append(
-            f"| {name} | {c['compile_s']:.1f} | {c['run_s']:.1f} | {c['n_compiles']} | "
-            f"{w.get('compile_s', float('nan')):.1f} | {w.get('run_s', float('nan')):.1f} |"
-        )
-    (HERE / "results" / "reproduce_time.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = "\n".join(lines) + "\n"
+    md.write_text(text + (f"\n{EARLIER}{earlier}" if earlier else ""))
+    print(text)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ autosummary_generate = True
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
 autodoc_typehints = "none"  # signatures stay short; types are in the docstrings
 autodoc_member_order = "bysource"
+# Functions and classes stay out of the tables of contents (each module page lists them in its summary
+# table): with them, every one of the ~110 pages copied a navigation tree of every object of every
+# module, and the build took 45 s instead of 23 s.
+toc_object_entries = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 nb_execution_mode = os.environ.get("TOYRLHF_DOCS_EXECUTE", "off")
