@@ -19,8 +19,9 @@ setup_imitation() {
     "$python" -m venv "$imitation_venv"
     "$imitation_venv/bin/python" -m pip install --quiet --upgrade pip
     # torch from the default package index only (no second index: not every machine reaches one).
-    # On Linux x86_64 that is a CUDA build of several GB; it runs on the CPU all the same.
-    "$imitation_venv/bin/python" -m pip install --quiet torch
+    # On Linux x86_64 plain "torch" is a CUDA build of several GB; it runs on the CPU all the same.
+    # TORCH_REQUIREMENT picks another (a CPU wheel a machine already holds, say "torch==2.13.0").
+    "$imitation_venv/bin/python" -m pip install --quiet "${TORCH_REQUIREMENT:-torch}"
     "$imitation_venv/bin/python" -m pip install --quiet "imitation==1.0.1"
     "$imitation_venv/bin/python" -c 'import imitation, stable_baselines3, gymnasium, torch; print("imitation venv ready:",
         imitation.__version__, "sb3", stable_baselines3.__version__, "gymnasium", gymnasium.__version__, "torch", torch.__version__)'
