@@ -185,7 +185,9 @@ def worker_imitation(seed: int, budget_steps: int, cap_s: float) -> dict:
 def run_worker(name: str, python: str, **kwargs) -> dict:
     code = f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import gail_speed as g; " \
            f"print('RESULT' + json.dumps(g.worker_{name}(**{kwargs!r})))"
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    # TOYRLHF_CACHE=0: else toyrlhf's persistent compilation cache would hand later seeds their program
+    env = {**os.environ, "TOYRLHF_CACHE": "0"}
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT"):
             return json.loads(line[len("RESULT"):])
