@@ -108,7 +108,8 @@ def _run_one(module, config, quick: bool, out_root: str, progress: Progress) -> 
     t = result.timings
     print(
         f"{result.name}: wrote {', '.join(str(p) for p in paths)} ({time.perf_counter() - start:.1f}s: "
-        f"compile {t['compile_s']:.1f}s in {t['n_compiles']} programs, run {t['run_s']:.1f}s)"
+        f"trace {t['trace_s']:.1f}s, compile {t['compile_s']:.1f}s in {t['n_compiles']} programs, "
+        f"run {t['run_s']:.1f}s)"
     )
     for c in result.criteria:
         print(f"  [{c.kind}] {c.line()}")
