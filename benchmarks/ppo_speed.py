@@ -120,6 +120,8 @@ def worker_env_limit(seeds: int) -> dict:
             action = jax.random.randint(k_act, (n_envs,), 0, env.n_actions)
             out = jax.vmap(env.step, (None, 0, 0, None))(key, state, action, params)
             nxt = jax.vmap(reset_if_done, (None, 0, 0, None))(env, jax.random.split(k_reset, n_envs), out, params)
+            # the observation goes into the output so XLA computes it, as it must for a policy that reads it
+            # (else it drops the unused observation from the loop and the ceiling is not the same env work)
             return nxt, out.reward.sum() + 0.0 * jnp.sum(obs)
 
         _, rewards = jax.lax.scan(step, (obs, state), jax.random.split(key, n_total))

@@ -225,7 +225,7 @@ def _conditional_distribution(tables: np.ndarray) -> tuple[np.ndarray, np.ndarra
     noncentral hypergeometric); the strata are independent, so ``S``'s weights are the
     convolution of theirs.
     """
-    support, log_w = np.array([0]), np.array([0.0])
+    start, log_w = 0, np.array([0.0])  # S's support is start, start + 1, ..., start + len(log_w) - 1
     for (a, b), (c, d) in tables:
         n1, n2, m1 = a + b, c + d, a + c
         x = np.arange(max(0, m1 - n2), min(n1, m1) + 1)
@@ -234,8 +234,8 @@ def _conditional_distribution(tables: np.ndarray) -> tuple[np.ndarray, np.ndarra
         conv = np.convolve(np.exp(log_w - log_w.max()), np.exp(lw - lw.max()))
         with np.errstate(divide="ignore"):
             log_w = np.log(conv) + log_w.max() + lw.max()
-        support = np.arange(support[0] + x[0], support[0] + x[0] + conv.size)
-    return support, log_w
+        start += int(x[0])
+    return np.arange(start, start + log_w.size), log_w
 
 
 def common_odds_ratio_interval(tables, level: float = 0.95) -> tuple[float, float, float]:
